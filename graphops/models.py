@@ -1,0 +1,1 @@
+"""The operation ledger lives here (see the graphops issue)."""

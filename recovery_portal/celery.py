@@ -1,0 +1,43 @@
+"""The Celery app. Beat schedules live here, and only here, each with the reason it exists."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import heartbeat_sent, worker_ready
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recovery_portal.settings")
+
+app = Celery("recovery_portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # /health/ reports the worker down when this beat stops arriving: a worker that is alive
+    # but cannot reach the broker must not look healthy.
+    "worker-heartbeat": {"task": "recovery_portal.heartbeat", "schedule": 30.0},
+}
+
+
+@app.task(name="recovery_portal.heartbeat", ignore_result=True)
+def heartbeat() -> None:
+    from recovery_portal import health
+
+    health.record_worker_heartbeat()
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: object) -> None:
+    from recovery_portal import health
+
+    health.record_worker_heartbeat()
+
+
+@heartbeat_sent.connect
+def _on_heartbeat_sent(**_: object) -> None:
+    # Sent by the worker itself every few seconds while its event loop runs (with -E/gossip);
+    # cheap, and keeps the heartbeat fresh between beat ticks.
+    from recovery_portal import health
+
+    health.record_worker_heartbeat()

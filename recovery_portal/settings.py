@@ -1,0 +1,312 @@
+"""Recovery Portal settings: one file, driven by the environment.
+
+Production is a set of environment values, not another settings module. Every
+reader in ``recovery_portal.env`` fails loudly on a bad value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from recovery_portal import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+LOCAL_DIR = Path(env.string("RP_LOCAL_DIR", str(BASE_DIR / ".local")))
+
+# --- Core -----------------------------------------------------------------------------------
+DEV_SECRET_KEY = "dev-insecure-recovery-portal-do-not-use-in-production"  # noqa: S105
+DEBUG = env.boolean("DEBUG", False)
+DEMO_MODE = env.boolean("RP_DEMO_MODE", False)
+SECRET_KEY = env.string("SECRET_KEY", DEV_SECRET_KEY)
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DEBUG is off and SECRET_KEY is the development secret: "
+        "set SECRET_KEY (or SECRET_KEY_FILE)."
+    )
+if len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
+
+ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS", "")
+SITE_URL = env.string("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.microsoft",
+    "django_htmx",
+    "pgtrigger",
+    "csp",
+    "audit",
+    "graphops",
+    "tickets",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "recovery_portal.middleware.RequireStaffMFAMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "recovery_portal.urls"
+WSGI_APPLICATION = "recovery_portal.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "recovery_portal.context_processors.portal",
+            ],
+        },
+    },
+]
+
+# --- Data stores ----------------------------------------------------------------------------
+DATABASE_URL = env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:54320/recovery_portal")
+try:
+    _db = environ.Env.db_url_config(DATABASE_URL)
+except Exception as exc:  # django-environ raises several kinds on a malformed URL
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+if _db.get("ENGINE") != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…).")
+_db["CONN_MAX_AGE"] = env.integer("DB_CONN_MAX_AGE", 60, minimum=0)
+_db["CONN_HEALTH_CHECKS"] = True
+_db.setdefault("OPTIONS", {})["connect_timeout"] = 5
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.string("REDIS_URL", "redis://127.0.0.1:63790/0")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://.")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "KEY_PREFIX": "rp",
+    }
+}
+
+# --- Celery (the message carries ids only; no result backend, so no secret can land there) -
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 5}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Identity: django-allauth, staff only ---------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "staff_home"
+ACCOUNT_ADAPTER = "recovery_portal.auth.StaffAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "recovery_portal.auth.EntraSocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env.integer("RP_REAUTH_SECONDS", 300, minimum=30)
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": env.string("RP_LOGIN_FAILED_RATE", "10/m/ip,5/5m/key"),
+    "reauthenticate": "10/m/user",
+    "reset_password": "5/m/ip,3/m/key",
+}
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = env.string("RP_MFA_ISSUER", "Recovery Portal")
+MFA_PASSKEY_LOGIN_ENABLED = False
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or DEMO_MODE
+SESSION_COOKIE_AGE = env.integer("RP_SESSION_SECONDS", 8 * 3600, minimum=300)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# Microsoft Entra sign-in for staff: switched on by configuration, one tenant only.
+ENTRA_SSO_ENABLED = env.boolean("ENTRA_SSO_ENABLED", False)
+ENTRA_SSO_TENANT_ID = env.string("ENTRA_SSO_TENANT_ID", "")
+if ENTRA_SSO_ENABLED and not ENTRA_SSO_TENANT_ID:
+    raise ImproperlyConfigured("ENTRA_SSO_ENABLED needs ENTRA_SSO_TENANT_ID (a tenant GUID).")
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_PROVIDERS = {
+    "microsoft": {
+        "TENANT": ENTRA_SSO_TENANT_ID or "organizations",
+        "APPS": (
+            [
+                {
+                    "client_id": env.string("ENTRA_SSO_CLIENT_ID"),
+                    "secret": env.string("ENTRA_SSO_CLIENT_SECRET"),
+                    "settings": {"tenant": ENTRA_SSO_TENANT_ID},
+                }
+            ]
+            if ENTRA_SSO_ENABLED
+            else []
+        ),
+        "SCOPE": ["User.Read"],
+    }
+}
+
+# --- Internationalisation -------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("it", _("Italiano")), ("fr", _("Français"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.string("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = LOCAL_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = env.boolean("RP_STATIC_FROM_FINDERS", True)
+
+# --- E-mail ---------------------------------------------------------------------------------
+EMAIL_BACKEND = env.string("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.string("EMAIL_FILE_PATH", str(LOCAL_DIR / "mail"))
+EMAIL_HOST = env.string("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.string("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.string("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "Recovery Portal <recovery@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- HTTP security --------------------------------------------------------------------------
+HTTPS = env.boolean("RP_HTTPS", not DEBUG)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = HTTPS and env.boolean("RP_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env.integer("RP_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS and env.boolean("RP_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env.boolean("RP_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", "https://login.microsoftonline.com"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Logging: plain lines for people, one JSON line per audit event for the SIEM -------------
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "bare": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "siem": {"class": "logging.StreamHandler", "formatter": "bare"},
+    },
+    "loggers": {
+        "audit.siem": {"handlers": ["siem"], "level": "INFO", "propagate": False},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}
+
+# --- Portal policy ----------------------------------------------------------------------------
+# Work e-mail domains that the intake accepts (the tenant's verified domains).
+TENANT_DOMAINS = [d.lower() for d in env.csv("TENANT_DOMAINS", "contoso.example")]
+# Key that encrypts a TAP between its creation and its one reveal (Fernet, urlsafe base64).
+TAP_ENCRYPTION_KEY = env.string("TAP_ENCRYPTION_KEY", "")
+if not TAP_ENCRYPTION_KEY and not (DEBUG or DEMO_MODE):
+    raise ImproperlyConfigured("TAP_ENCRYPTION_KEY is required (make one: scripts/make_key.py).")
+if not TAP_ENCRYPTION_KEY:
+    # Demo/development only: derived from the (local, generated) secret key.
+    import base64
+    import hashlib
+
+    TAP_ENCRYPTION_KEY = base64.urlsafe_b64encode(
+        hashlib.sha256(f"tap:{SECRET_KEY}".encode()).digest()
+    ).decode()
+
+# Worker heartbeat: how old the last beat may be before /health/ calls the worker down.
+WORKER_HEARTBEAT_MAX_AGE = env.integer("RP_WORKER_HEARTBEAT_MAX_AGE", 120, minimum=10)
+
+# --- Microsoft Graph / Entra (graphops) -------------------------------------------------------
+# With no tenant configured the portal talks to its own simulated tenant (graphops.simtenant).
+GRAPH_TENANT_ID = env.string("GRAPH_TENANT_ID", "")
+GRAPH_CLIENT_ID = env.string("GRAPH_CLIENT_ID", "")
+GRAPH_CLIENT_SECRET = env.string("GRAPH_CLIENT_SECRET", "")
+GRAPH_CLIENT_CERTIFICATE_PATH = env.string("GRAPH_CLIENT_CERTIFICATE_PATH", "")
+GRAPH_CLOUD = env.choice(
+    "GRAPH_CLOUD",
+    "simulated" if not GRAPH_TENANT_ID else "global",
+    {"global", "usgov", "china", "simulated"},
+)
+GRAPH_TIMEOUT_SECONDS = env.integer("GRAPH_TIMEOUT_SECONDS", 20, minimum=1)
+SIMTENANT_URL = env.string("SIMTENANT_URL", "http://127.0.0.1:8765")
+SIMTENANT_LOGIN_URL = env.string("SIMTENANT_LOGIN_URL", "https://127.0.0.1:8766")
+SIMTENANT_CA_FILE = env.string("SIMTENANT_CA_FILE", str(LOCAL_DIR / "simtenant" / "cert.pem"))
+CA_EXCLUSION_GROUP_ID = env.string("CA_EXCLUSION_GROUP_ID", "")

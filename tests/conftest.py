@@ -1,0 +1,101 @@
+"""The fixed cast, and the plumbing for browser tests."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.utils import decrypt, encrypt
+
+from tests.factories import UserFactory
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync Playwright
+
+
+def enrol_totp(user) -> str:  # type: ignore[no-untyped-def]
+    secret = generate_totp_secret()
+    Authenticator.objects.create(
+        user=user, type=Authenticator.Type.TOTP, data={"secret": encrypt(secret)}
+    )
+    return secret
+
+
+def totp_code(user, *, offset: int = 0) -> str:  # type: ignore[no-untyped-def]
+    """The code the user's authenticator app would show now (offset in 30 s steps)."""
+    auth = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
+    counter = int(time.time()) // 30 + offset
+    return format_hotp_value(hotp_value(decrypt(auth.data["secret"]), counter))
+
+
+def _staff(username: str, roles: list[str]):  # type: ignore[no-untyped-def]
+    user = UserFactory(username=username, roles=roles)
+    enrol_totp(user)
+    return user
+
+
+@pytest.fixture
+def agent(db):  # type: ignore[no-untyped-def]
+    return _staff("agent", ["helpdesk_agent"])
+
+
+@pytest.fixture
+def agent2(db):  # type: ignore[no-untyped-def]
+    return _staff("agent2", ["helpdesk_agent"])
+
+
+@pytest.fixture
+def approver(db):  # type: ignore[no-untyped-def]
+    return _staff("approver", ["approver"])
+
+
+@pytest.fixture
+def security(db):  # type: ignore[no-untyped-def]
+    return _staff("security", ["security_officer"])
+
+
+@pytest.fixture
+def auditor(db):  # type: ignore[no-untyped-def]
+    return _staff("auditor", ["auditor"])
+
+
+@pytest.fixture
+def outsider(db):  # type: ignore[no-untyped-def]
+    """A signed-in staff account with MFA but no role at all."""
+    return _staff("outsider", [])
+
+
+@pytest.fixture
+def requester_upn() -> str:
+    return "mario.rossi@contoso.example"
+
+
+@pytest.fixture
+def mfa_client(client):  # type: ignore[no-untyped-def]
+    """A test client factory: signed in as `user`, past the MFA stage."""
+
+    def sign_in(user):  # type: ignore[no-untyped-def]
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):  # type: ignore[no-untyped-def]
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }

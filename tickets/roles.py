@@ -1,0 +1,34 @@
+"""Staff roles: Django groups carrying permissions. A person may hold several; the workflow
+forbids one person doing two steps of the same case."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    AGENT = "helpdesk_agent", "Helpdesk agent"
+    APPROVER = "approver", "Approver"
+    SECURITY = "security_officer", "Security officer"
+    AUDITOR = "auditor", "Auditor"
+
+
+# app_label.codename for each role; the data migration creates the groups from this table.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.AGENT: ["tickets.view_queue", "tickets.work_ticket", "tickets.verify_identity"],
+    Role.APPROVER: ["tickets.view_queue", "tickets.approve_recovery"],
+    Role.SECURITY: [
+        "tickets.view_queue",
+        "tickets.approve_recovery",
+        "tickets.approve_privileged",
+        "tickets.handle_fraud",
+        "audit.view_audit_trail",
+    ],
+    Role.AUDITOR: ["audit.view_audit_trail", "audit.export_audit_trail", "tickets.view_history"],
+}
+
+
+def has_role(user: object, role: Role) -> bool:
+    return bool(
+        getattr(user, "is_authenticated", False) and user.groups.filter(name=role.value).exists()  # type: ignore[attr-defined]
+    )
