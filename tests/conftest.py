@@ -14,6 +14,8 @@ from tests.factories import UserFactory
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync Playwright
 
+pytest_plugins = ["tests.fixtures_graph"]
+
 
 def enrol_totp(user) -> str:  # type: ignore[no-untyped-def]
     secret = generate_totp_secret()
