@@ -49,6 +49,10 @@ export EMAIL_FILE_PATH="$LOCAL/mail"
 export SIMTENANT_URL="http://127.0.0.1:$SIM_PORT" SIMTENANT_LOGIN_URL="https://127.0.0.1:$SIM_LOGIN_PORT"
 export SIMTENANT_CA_FILE="$LOCAL/simtenant/cert.pem"
 
+# The same environment for `bash scripts/manage.sh …` (demo_totp, shell, graph_check).
+export -p | grep -E ' (DJANGO_SETTINGS_MODULE|DATABASE_URL|REDIS_URL|SECRET_KEY_FILE|TAP_ENCRYPTION_KEY_FILE|RP_[A-Z_]+|DEBUG|SITE_URL|EMAIL_[A-Z_]+|SIMTENANT_[A-Z_]+|GRAPH_[A-Z_]+)=' \
+  >"$LOCAL/env"
+
 PY="$ROOT/.venv/bin/python"
 if [ -z "${GRAPH_TENANT_ID:-}" ] && [ -f "$ROOT/graphops/simtenant/__main__.py" ]; then
   log "starting the simulated Entra tenant on 127.0.0.1:$SIM_PORT (token endpoint :$SIM_LOGIN_PORT)"
@@ -77,7 +81,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 log "Recovery Portal is running: http://127.0.0.1:$WEB_PORT/  (staff sign-in: /accounts/login/)"
-log "logs: $LOCAL/logs/  ·  mails: $LOCAL/mail/  ·  TOTP codes: .venv/bin/python manage.py demo_totp"
+log "logs: $LOCAL/logs/  ·  mails: $LOCAL/mail/  ·  TOTP codes: bash scripts/manage.sh demo_totp"
 log "press Ctrl-C to stop"
 wait -n "${pids[@]}" || true
 log "a process exited; see $LOCAL/logs/"

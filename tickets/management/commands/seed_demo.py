@@ -37,7 +37,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo staff accounts (password for all: {DEMO_PASSWORD}):")
         for username, _name, roles in DEMO_STAFF:
             self.stdout.write(f"  {username:<10} roles: {', '.join(r.label for r in roles)}")
-        self.stdout.write("Second factor: TOTP. Codes: .venv/bin/python manage.py demo_totp")
+        self.stdout.write("Second factor: TOTP. Codes: bash scripts/manage.sh demo_totp")
 
     def _ensure_staff(self, username: str, name: str, roles: list[Role]) -> None:
         User = get_user_model()
