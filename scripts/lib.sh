@@ -36,6 +36,8 @@ ensure_python_env() {
 }
 
 compile_messages() {
+  # Catalogs are committed as .po; the .mo files are built here (git-ignored).
+  find "$ROOT/locale" -name '*.po' 2>/dev/null | grep -q . || return 0
   (cd "$ROOT" && DEBUG=true SECRET_KEY=compilemessages-only-not-a-secret-000000000 \
     .venv/bin/python manage.py compilemessages --ignore=.venv -v 0) \
     || die "compilemessages failed"
