@@ -17,6 +17,9 @@ app.conf.beat_schedule = {
     # /health/ reports the worker down when this beat stops arriving: a worker that is alive
     # but cannot reach the broker must not look healthy.
     "worker-heartbeat": {"task": "recovery_portal.heartbeat", "schedule": 30.0},
+    # graphops: a GraphOperation whose message was lost (broker outage at enqueue time, or a
+    # due time too far away for a countdown) is sent again once due. Duplicates are no-ops.
+    "graphops-send-due": {"task": "graphops.send_due", "schedule": 30.0},
 }
 
 

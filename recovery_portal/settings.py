@@ -310,3 +310,16 @@ SIMTENANT_URL = env.string("SIMTENANT_URL", "http://127.0.0.1:8765")
 SIMTENANT_LOGIN_URL = env.string("SIMTENANT_LOGIN_URL", "https://127.0.0.1:8766")
 SIMTENANT_CA_FILE = env.string("SIMTENANT_CA_FILE", str(LOCAL_DIR / "simtenant" / "cert.pem"))
 CA_EXCLUSION_GROUP_ID = env.string("CA_EXCLUSION_GROUP_ID", "")
+# Temporary Conditional Access exclusion: how long by default, and the longest allowed.
+CA_EXCLUSION_DEFAULT_MINUTES = env.integer("CA_EXCLUSION_DEFAULT_MINUTES", 60, minimum=1)
+CA_EXCLUSION_MAX_MINUTES = env.integer("CA_EXCLUSION_MAX_MINUTES", 480, minimum=1)
+# The ledger's retry policy (it owns retries; the SDK's own retry is off for writes).
+GRAPH_MAX_ATTEMPTS = env.integer("GRAPH_MAX_ATTEMPTS", 8, minimum=1)
+GRAPH_MAX_RETRY_AFTER_SECONDS = env.integer("GRAPH_MAX_RETRY_AFTER_SECONDS", 900, minimum=1)
+# A due time further away than this is left to the beat sweep rather than a Celery countdown
+# (a long countdown in Redis outlives the visibility timeout and gets redelivered).
+GRAPH_MAX_COUNTDOWN_SECONDS = env.integer("GRAPH_MAX_COUNTDOWN_SECONDS", 900, minimum=1)
+# A due PENDING row untouched this long is sent again (its message may have been lost).
+GRAPH_RESEND_AFTER_SECONDS = env.integer("GRAPH_RESEND_AFTER_SECONDS", 120, minimum=1)
+# A RUNNING row older than this is checked against Graph (its worker probably died).
+GRAPH_STALE_AFTER_SECONDS = env.integer("GRAPH_STALE_AFTER_SECONDS", 300, minimum=5)
