@@ -17,6 +17,15 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync
 pytest_plugins = ["tests.fixtures_graph"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():  # type: ignore[no-untyped-def]
+    """Throttle counters live in Redis: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def enrol_totp(user) -> str:  # type: ignore[no-untyped-def]
     secret = generate_totp_secret()
     Authenticator.objects.create(
