@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -9,15 +11,15 @@ from django.http import Http404
 from tickets.models import Ticket
 
 
-def tickets_visible_to(user: object) -> QuerySet[Ticket]:
+def tickets_visible_to(user: Any) -> QuerySet[Ticket]:
     if getattr(user, "is_authenticated", False) and (
-        user.has_perm("tickets.view_queue") or user.has_perm("tickets.view_history")  # type: ignore[attr-defined]
+        user.has_perm("tickets.view_queue") or user.has_perm("tickets.view_history")
     ):
         return Ticket.objects.all()
     return Ticket.objects.none()
 
 
-def get_ticket_for_user(user: object, pk: int, *, write: bool = False) -> Ticket:
+def get_ticket_for_user(user: Any, pk: int, *, write: bool = False) -> Ticket:
     """The ticket, or 404 for whoever may not see it, 403 for whoever may see but not act."""
     try:
         ticket = tickets_visible_to(user).get(pk=pk)
@@ -26,9 +28,7 @@ def get_ticket_for_user(user: object, pk: int, *, write: bool = False) -> Ticket
     if (
         write
         and not user.has_perm("tickets.work_ticket")
-        and not user.has_perm(  # type: ignore[attr-defined]
-            "tickets.approve_recovery"
-        )
+        and not user.has_perm("tickets.approve_recovery")
     ):
         raise PermissionDenied("You may read this ticket but not act on it.")
     return ticket
