@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+import ipaddress
 import json
 import logging
+import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -12,38 +14,57 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit import chain
 from audit.models import AuditEvent, Outcome
 
-GENESIS_HASH = "0" * 64
+GENESIS_HASH = chain.GENESIS_HASH
 # Any constant works; it names the one lock that serializes appends to the chain.
 _CHAIN_LOCK_KEY = 0x52504155  # "RPAU"
 siem_logger = logging.getLogger("audit.siem")
 
-HASHED_FIELDS = (
-    "created_at",
-    "action",
-    "outcome",
-    "actor_id",
-    "actor_label",
-    "actor_roles",
-    "ip",
-    "user_agent",
-    "ticket_ref",
-    "subject",
-    "reason",
-    "data",
+# Keys that name a secret: an event carrying one is refused outright (a TAP, claim code or link
+# token must never reach the audit trail, the SIEM or an export).
+SECRET_KEYS = frozenset(
+    {
+        "tap",
+        "temporary_access_pass",
+        "temporaryaccesspass",
+        "pass",
+        "password",
+        "secret",
+        "claim_code",
+        "code",
+        "token",
+        "link_token",
+        "access_token",
+        "otp",
+        "totp",
+    }
 )
 
 
-def canonical(event: AuditEvent) -> bytes:
-    """The bytes the hash covers: the recorded fields, as sorted compact JSON."""
-    content: dict[str, Any] = {name: getattr(event, name) for name in HASHED_FIELDS}
-    content["created_at"] = event.created_at.isoformat()
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+class SecretInAuditEvent(ValueError):
+    """A caller tried to put something that looks like a secret into an event."""
 
 
-def compute_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(event.prev_hash.encode() + b"\n" + canonical(event)).hexdigest()
+def _clean(value: Any, *, where: str) -> Any:
+    """JSON-safe, canonical-stable copy: str keys; str/int/bool/None leaves; the rest as str.
+
+    Floats become strings because jsonb does not give every float back in the same text.
+    """
+    if isinstance(value, Mapping):
+        cleaned = {}
+        for key, item in value.items():
+            name = str(key)
+            if name.lower() in SECRET_KEYS:
+                raise SecretInAuditEvent(f"Audit {where} may not carry a {name!r} field.")
+            cleaned[name] = _clean(item, where=where)
+        return cleaned
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(item, where=where) for item in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
 
 
 def _actor_fields(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, Any]:
@@ -53,13 +74,17 @@ def _actor_fields(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, A
     return {"actor_id": actor.pk, "actor_label": actor.get_username(), "actor_roles": roles}
 
 
+def _client_ip(request: HttpRequest) -> str:
+    try:
+        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
+    except ValueError:
+        return ""
+
+
 def _request_fields(request: HttpRequest | None) -> dict[str, Any]:
     if request is None:
-        return {"ip": None, "user_agent": ""}
-    return {
-        "ip": request.META.get("REMOTE_ADDR") or None,
-        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
-    }
+        return {"ip": "", "user_agent": ""}
+    return {"ip": _client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300]}
 
 
 def record(
@@ -71,16 +96,22 @@ def record(
     subject: str = "",
     reason: str = "",
     outcome: str = Outcome.SUCCESS,
-    data: dict[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    personal: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain.
+    """Append one event to the chain (action names: ``audit.actions``).
 
     Call it inside the transaction of the change it records, so both commit or neither does.
-    Appends are serialized by a transaction-scoped advisory lock: concurrent writers queue
-    instead of forking the chain. Never pass a secret (TAP, claim code, token) in any field.
+    Appends are serialized by a transaction-scoped advisory lock held until that transaction
+    ends: concurrent writers queue instead of forking the chain. ``subject``, ``reason``, the
+    request's IP and user agent and ``personal`` are personal data, redactable by the retention
+    purge; ``data`` is kept for ever. Raises SecretInAuditEvent for a secret-looking key.
+    Side effect: one SIEM JSON line after commit.
     """
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
+    clean_data = _clean(data or {}, where="data")
+    clean_personal = _clean(personal or {}, where="personal")
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
@@ -89,29 +120,47 @@ def record(
             created_at=timezone.now(),
             action=action,
             outcome=outcome,
-            ticket_ref=ticket_ref,
+            ticket_ref=ticket_ref[:32],
             subject=subject[:254],
             reason=reason,
-            data=data or {},
+            data=clean_data,
+            personal=clean_personal,
+            pii_salt=secrets.token_hex(16),
             prev_hash=last or GENESIS_HASH,
             **_actor_fields(actor),
             **_request_fields(request),
         )
-        event.hash = compute_hash(event)
+        event.pii_commitment = chain.event_commitment(event)
+        event.hash = chain.event_hash(event)
         event.save(force_insert=True)
         transaction.on_commit(lambda: siem_logger.info(siem_line(event)))
     return event
 
 
 def siem_line(event: AuditEvent) -> str:
-    """One structured JSON line per event, for shipping to a SIEM."""
-    payload = json.loads(canonical(event))
-    payload.update(
-        {
-            "id": event.pk,
-            "hash": event.hash,
-            "prev_hash": event.prev_hash,
-            "type": "recovery_portal.audit",
-        }
-    )
+    """One structured JSON line per event, for shipping to a SIEM.
+
+    It carries the hashed content and both hashes, so a SIEM holds an independent copy of the
+    chain; the personal values travel too (the SIEM has its own retention).
+    """
+    payload = {
+        "type": "recovery_portal.audit",
+        "id": event.pk,
+        "time": chain.iso(event.created_at),
+        "action": event.action,
+        "outcome": event.outcome,
+        "actor_id": event.actor_id,
+        "actor": event.actor_label,
+        "actor_roles": event.actor_roles,
+        "ticket": event.ticket_ref,
+        "data": event.data,
+        "pii_commitment": event.pii_commitment,
+        "subject": event.subject,
+        "reason": event.reason,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "personal": event.personal,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))

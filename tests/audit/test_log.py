@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.db import transaction
+from django.test import RequestFactory
+
+from audit import chain, log
+from audit.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_record_chains_each_event_to_the_previous_one(some_events) -> None:  # type: ignore[no-untyped-def]
+    # given five events (fixture)
+    # when they are read back from the database
+    events = list(AuditEvent.objects.order_by("id"))
+    # then the first starts the chain, each next one points at its predecessor, hashes check
+    assert events[0].prev_hash == chain.GENESIS_HASH
+    for before, after in zip(events, events[1:], strict=False):
+        assert after.prev_hash == before.hash
+    for event in events:
+        assert chain.event_hash(event) == event.hash
+        assert chain.event_commitment(event) == event.pii_commitment
+
+
+def test_record_keeps_personal_values_out_of_the_hashed_content(db) -> None:  # type: ignore[no-untyped-def]
+    # given
+    event = log.record(
+        "ticket.submitted",
+        ticket_ref="RP-1",
+        subject="mario.rossi@contoso.example",
+        reason="Lost my phone on the train",
+        personal={"manager": "anna.bianchi@contoso.example"},
+    )
+    # when
+    body = chain.event_content(event).decode()
+    # then the hashed content names none of them, only their salted commitment
+    assert "mario" not in body and "train" not in body and "anna" not in body
+    assert event.pii_commitment in body
+    assert len(event.pii_salt) == 32
+
+
+def test_record_takes_actor_ip_and_user_agent_from_the_request(agent) -> None:  # type: ignore[no-untyped-def]
+    # given
+    request = RequestFactory().get("/", REMOTE_ADDR="10.1.2.3", HTTP_USER_AGENT="Firefox/1")
+    request.user = agent
+    # when
+    event = log.record("ticket.claimed", request=request, ticket_ref="RP-2")
+    # then
+    event.refresh_from_db()
+    assert (event.actor_id, event.actor_label, event.actor_roles) == (
+        agent.pk,
+        "agent",
+        "helpdesk_agent",
+    )
+    assert (event.ip, event.user_agent) == ("10.1.2.3", "Firefox/1")
+    assert chain.event_hash(event) == event.hash
+
+
+@pytest.mark.parametrize("key", ["tap", "TAP", "claim_code", "token", "password", "secret"])
+def test_record_refuses_a_secret_looking_field(db, key) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(log.SecretInAuditEvent):
+        log.record("graph.issue_tap", data={"operation_id": "1", "result": {key: "x"}})
+    assert not AuditEvent.objects.exists()
+
+
+def test_record_stores_data_in_a_form_that_reads_back_to_the_same_hash(db) -> None:  # type: ignore[no-untyped-def]
+    # given values jsonb would not give back identically (floats, tuples, odd keys, unicode)
+    event = log.record(
+        "config.changed",
+        data={"ratio": 1e20, "pair": (1, 2), 3: "three", "città": "Forlì ☃", "big": 2**70},
+    )
+    # when
+    fresh = AuditEvent.objects.get(pk=event.pk)
+    # then
+    assert chain.event_hash(fresh) == event.hash
+    assert fresh.data["ratio"] == "1e+20" and fresh.data["3"] == "three"
+
+
+def test_record_rolls_back_with_the_change_it_records(db) -> None:  # type: ignore[no-untyped-def]
+    # given / when a transaction that records an event then fails
+    with pytest.raises(RuntimeError), transaction.atomic():
+        log.record("ticket.approved", ticket_ref="RP-3")
+        raise RuntimeError("the change failed")
+    # then no event remains, and the next one still starts the chain
+    assert not AuditEvent.objects.exists()
+    assert log.record("ticket.approved", ticket_ref="RP-3").prev_hash == chain.GENESIS_HASH
+
+
+def test_siem_line_is_one_json_object_per_event_after_commit(
+    db, caplog, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    # given
+    caplog.set_level(logging.INFO, logger="audit.siem")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        event = log.record(
+            "ticket.approved", ticket_ref="RP-9", subject="u@contoso.example", data={"k": 1}
+        )
+    # then exactly one line, parseable, carrying the chain fields
+    lines = [r.getMessage() for r in caplog.records if r.name == "audit.siem"]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    payload = json.loads(lines[0])
+    assert payload["type"] == "recovery_portal.audit"
+    assert payload["id"] == event.pk and payload["action"] == "ticket.approved"
+    assert payload["ticket"] == "RP-9" and payload["data"] == {"k": 1}
+    assert payload["hash"] == event.hash and payload["prev_hash"] == event.prev_hash
+    # and a SIEM can recompute the hash from the line alone
+    body = chain.content(
+        payload["time"],
+        payload["action"],
+        payload["outcome"],
+        payload["actor_id"],
+        payload["actor"],
+        payload["actor_roles"],
+        payload["ticket"],
+        payload["data"],
+        payload["pii_commitment"],
+    )
+    assert chain.link(payload["prev_hash"], body) == payload["hash"]
+
+
+def test_siem_line_is_not_emitted_for_a_rolled_back_event(
+    db, caplog, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="audit.siem")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        log.record("ticket.approved", ticket_ref="RP-9")
+        raise RuntimeError
+    assert not [r for r in caplog.records if r.name == "audit.siem"]
