@@ -6,6 +6,8 @@ error bodies don't either: a TAP only appears in a 201 body).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class GraphCallError(Exception):
     def __init__(
@@ -15,12 +17,19 @@ class GraphCallError(Exception):
         code: str,
         status: int | None = None,
         request_ids: list[str] | None = None,
+        retryable: bool = False,
+        result: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.request_ids = request_ids or []
+        # For a permanent failure: may a person retry it once the cause is fixed (a permission
+        # granted, a credential renewed)?
+        self.retryable = retryable
+        # What was done before the failure (e.g. the methods deleted before one was refused).
+        self.result = result
 
 
 class Transient(GraphCallError):

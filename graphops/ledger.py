@@ -128,10 +128,13 @@ def fail(
     message: str,
     retryable: bool = False,
     request_ids: list[str] | None = None,
+    result: dict[str, Any] | None = None,
 ) -> GraphOperation:
-    """RUNNING → FAILED with a reason a person can act on."""
+    """RUNNING → FAILED with a reason a person can act on (and what was done before it)."""
+    extra: dict[str, Any] = {"result": result} if result is not None else {}
     _move(
         operation,
+        **extra,
         to=OpStatus.FAILED,
         error_code=code[:64],
         error_message=message,

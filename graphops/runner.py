@@ -36,9 +36,16 @@ def _carry_out(operation: GraphOperation) -> None:
             request_ids=exc.request_ids,
         )
     except errors.Uncertain as exc:
-        ledger.needs_review(operation, code=exc.code, message=exc.message)
+        ledger.needs_review(operation, code=exc.code, message=exc.message, result=exc.result)
     except errors.Permanent as exc:
-        ledger.fail(operation, code=exc.code, message=exc.message, request_ids=exc.request_ids)
+        ledger.fail(
+            operation,
+            code=exc.code,
+            message=exc.message,
+            retryable=exc.retryable,
+            request_ids=exc.request_ids,
+            result=exc.result,
+        )
     except Exception as exc:  # a bug or an unforeseen library error: never leave it RUNNING
         logger.exception("graph operation %s crashed", operation.pk)
         _record_crash(operation, exc)

@@ -295,21 +295,57 @@ if not TAP_ENCRYPTION_KEY:
 WORKER_HEARTBEAT_MAX_AGE = env.integer("RP_WORKER_HEARTBEAT_MAX_AGE", 120, minimum=10)
 
 # --- Microsoft Graph / Entra (graphops) -------------------------------------------------------
-# With no tenant configured the portal talks to its own simulated tenant (graphops.simtenant).
+# With no tenant configured the portal talks to its own simulated tenant (graphops.simtenant);
+# `manage.py check --deploy` refuses that in production.
 GRAPH_TENANT_ID = env.string("GRAPH_TENANT_ID", "")
-GRAPH_CLIENT_ID = env.string("GRAPH_CLIENT_ID", "")
-GRAPH_CLIENT_SECRET = env.string("GRAPH_CLIENT_SECRET", "")
-GRAPH_CLIENT_CERTIFICATE_PATH = env.string("GRAPH_CLIENT_CERTIFICATE_PATH", "")
 GRAPH_CLOUD = env.choice(
     "GRAPH_CLOUD",
     "simulated" if not GRAPH_TENANT_ID else "global",
     {"global", "usgov", "china", "simulated"},
 )
-GRAPH_TIMEOUT_SECONDS = env.integer("GRAPH_TIMEOUT_SECONDS", 20, minimum=1)
-SIMTENANT_URL = env.string("SIMTENANT_URL", "http://127.0.0.1:8765")
-SIMTENANT_LOGIN_URL = env.string("SIMTENANT_LOGIN_URL", "https://127.0.0.1:8766")
+_GRAPH_SIMULATED = GRAPH_CLOUD == "simulated"
+SIMTENANT_URL = env.string("SIMTENANT_URL", "http://127.0.0.1:8765").rstrip("/")
+SIMTENANT_LOGIN_URL = env.string("SIMTENANT_LOGIN_URL", "https://127.0.0.1:8766").rstrip("/")
 SIMTENANT_CA_FILE = env.string("SIMTENANT_CA_FILE", str(LOCAL_DIR / "simtenant" / "cert.pem"))
-CA_EXCLUSION_GROUP_ID = env.string("CA_EXCLUSION_GROUP_ID", "")
+if _GRAPH_SIMULATED:
+    from graphops.simtenant import defaults as _sim
+
+    GRAPH_TENANT_ID = GRAPH_TENANT_ID or _sim.SIM_TENANT_ID
+GRAPH_CLIENT_ID = env.string("GRAPH_CLIENT_ID", _sim.SIM_CLIENT_ID if _GRAPH_SIMULATED else "")
+GRAPH_CLIENT_SECRET = env.string(
+    "GRAPH_CLIENT_SECRET", _sim.SIM_CLIENT_SECRET if _GRAPH_SIMULATED else ""
+)
+# A PEM file holding the private key and the certificate (preferred over a secret).
+GRAPH_CLIENT_CERTIFICATE_PATH = env.string("GRAPH_CLIENT_CERTIFICATE_PATH", "")
+GRAPH_CLIENT_CERTIFICATE_PASSWORD = env.string("GRAPH_CLIENT_CERTIFICATE_PASSWORD", "")
+# (authority host, Graph root, token scope) per cloud; the simulated tenant keeps the global
+# scope so that the same token request works against it and against Entra.
+_GRAPH_CLOUDS = {
+    "global": ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
+    "usgov": ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
+    "china": ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+    "simulated": (SIMTENANT_LOGIN_URL, SIMTENANT_URL),
+}
+GRAPH_AUTHORITY_HOST = env.string("GRAPH_AUTHORITY_HOST", _GRAPH_CLOUDS[GRAPH_CLOUD][0]).rstrip("/")
+GRAPH_BASE_URL = env.string("GRAPH_BASE_URL", f"{_GRAPH_CLOUDS[GRAPH_CLOUD][1]}/v1.0").rstrip("/")
+GRAPH_SCOPE = (
+    "https://graph.microsoft.com/.default"
+    if _GRAPH_SIMULATED
+    else f"{_GRAPH_CLOUDS[GRAPH_CLOUD][1]}/.default"
+)
+GRAPH_TIMEOUT_SECONDS = env.integer("GRAPH_TIMEOUT_SECONDS", 20, minimum=1)
+if not _GRAPH_SIMULATED and not (
+    GRAPH_CLIENT_ID and (GRAPH_CLIENT_SECRET or GRAPH_CLIENT_CERTIFICATE_PATH)
+):
+    raise ImproperlyConfigured(
+        "GRAPH_TENANT_ID is set: set GRAPH_CLIENT_ID and GRAPH_CLIENT_SECRET (or "
+        "GRAPH_CLIENT_CERTIFICATE_PATH) too."
+    )
+# Features the portal uses; `manage.py graph_check` checks the permissions of these only.
+GRAPH_FEATURES = env.csv("GRAPH_FEATURES", "lookup,roles,methods,tap,revoke,ca_exclusion")
+CA_EXCLUSION_GROUP_ID = env.string(
+    "CA_EXCLUSION_GROUP_ID", _sim.SIM_EXCLUSION_GROUP_ID if _GRAPH_SIMULATED else ""
+)
 # Temporary Conditional Access exclusion: how long by default, and the longest allowed.
 CA_EXCLUSION_DEFAULT_MINUTES = env.integer("CA_EXCLUSION_DEFAULT_MINUTES", 60, minimum=1)
 CA_EXCLUSION_MAX_MINUTES = env.integer("CA_EXCLUSION_MAX_MINUTES", 480, minimum=1)
