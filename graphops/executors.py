@@ -237,7 +237,7 @@ async def _after_failed_post(
             code="tap_outcome_unknown",
         )
     if found is not None:
-        return _uncertain_tap(found)
+        return uncertain_tap(found)
     return translated
 
 
@@ -253,7 +253,7 @@ async def find_tap_since(
     return None
 
 
-def _uncertain_tap(tap: TapFacts) -> errors.Uncertain:
+def uncertain_tap(tap: TapFacts) -> errors.Uncertain:
     return errors.Uncertain(
         "A Temporary Access Pass was created at "
         f"{tap['createdDateTime']}, but its value never reached the portal. Do not issue "

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from audit import log
+from audit import actions, log
 from audit.models import Outcome
 from graphops import sealing
 from graphops.models import GraphOperation, Kind, OpStatus
@@ -77,8 +77,10 @@ def _audit(operation: GraphOperation, *, outcome: str, reason: str = "") -> None
     }
     if operation.error_code:
         data["error_code"] = operation.error_code
+    if "is_privileged" in operation.result:
+        data["privileged"] = bool(operation.result["is_privileged"])
     log.record(
-        f"graph.{operation.kind}",
+        f"{actions.GRAPH_PREFIX}{operation.kind}",
         actor=operation.requested_by,
         ticket_ref=operation.correlation[:32],
         subject=operation.target_upn,

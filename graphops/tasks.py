@@ -112,6 +112,13 @@ def recover_stale() -> None:
     recovery.recover_stale()
 
 
+@shared_task(name="graphops.retry_exclusion_removals", ignore_result=True)
+def retry_exclusion_removals() -> None:
+    from graphops import recovery
+
+    recovery.retry_exclusion_removals()
+
+
 @shared_task(name="graphops.wipe_expired_secrets", ignore_result=True)
 def wipe_expired_secrets() -> None:
     from graphops import recovery

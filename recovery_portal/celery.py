@@ -20,6 +20,22 @@ app.conf.beat_schedule = {
     # graphops: a GraphOperation whose message was lost (broker outage at enqueue time, or a
     # due time too far away for a countdown) is sent again once due. Duplicates are no-ops.
     "graphops-send-due": {"task": "graphops.send_due", "schedule": 30.0},
+    # graphops: a row left RUNNING by a dead worker is checked against Graph and either run
+    # again (repeatable kinds; a TAP only if Graph shows none was created) or sent to review.
+    "graphops-recover-stale": {"task": "graphops.recover_stale", "schedule": 60.0},
+    # graphops: a Conditional Access exclusion must end even if its removal failed (a
+    # permission withdrawn, an outage): failed removals are retried until they succeed.
+    "graphops-retry-exclusion-removals": {
+        "task": "graphops.retry_exclusion_removals",
+        "schedule": 600.0,
+    },
+    # graphops: a TAP nobody collected is worthless after its lifetime; drop its ciphertext.
+    "graphops-wipe-expired-secrets": {"task": "graphops.wipe_expired_secrets", "schedule": 300.0},
+    # tickets: a privileged case approved during its cooling-off starts once the delay is over
+    # (nobody is clicking then), and executed cases ask Graph whether the person registered a
+    # new method (→ restored) or let the pass expire (→ reopened for an agent). The interval
+    # between checks of one case is the policy's follow_up_minutes; this only sets the tick.
+    "tickets-follow-up": {"task": "tickets.follow_up", "schedule": 60.0},
 }
 
 
