@@ -1,8 +1,18 @@
 """The canonical form of an event and its hashes — shared by the writer and the verifier.
 
-An event's hash is ``sha256(prev_hash + "\\n" + content)`` where ``content`` is the compact JSON
-array below. Personal values are not in ``content``; their salted commitment is. The form is
-plain enough for an auditor to re-implement from the SIEM lines or an export (docs/AUDIT.md).
+``hash = sha256(prev_hash + "\\n" + content)`` where ``content`` is the compact JSON array
+
+    ["rp-audit/1", created_at, action, outcome, actor_id, actor_label, actor_roles,
+     ticket_ref, data_text, pii_commitment]
+
+``created_at`` is UTC ISO 8601 with microseconds (``2026-11-27T15:23:00.123456+00:00``);
+``data_text`` is the ``data`` JSON exactly as PostgreSQL renders the stored jsonb (``data::text``
+— what exports and SIEM lines carry), so nobody has to re-create a JSON serializer's choices.
+Personal values are not in ``content``; their salted commitment is:
+
+    pii_commitment = sha256(salt + "\\n" + ["subject", "reason", "ip", "user_agent", personal_text])
+
+The form is plain enough for an auditor to re-implement from an export (docs/AUDIT.md).
 """
 
 from __future__ import annotations
@@ -10,14 +20,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from typing import TYPE_CHECKING, Any
+
+from django.db import connection
 
 if TYPE_CHECKING:
     from audit.models import AuditEvent
 
 VERSION = "rp-audit/1"
 GENESIS_HASH = "0" * 64
-_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+# Compact and ASCII-only: the same text from any language's JSON library.
+dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def iso(moment: dt.datetime) -> str:
@@ -33,10 +47,10 @@ def content(
     actor_label: str,
     actor_roles: str,
     ticket_ref: str,
-    data: Any,
+    data_text: str,
     pii_commitment: str,
-) -> bytes:
-    return _dumps(
+) -> str:
+    return dumps(
         [
             VERSION,
             created_at,
@@ -46,24 +60,49 @@ def content(
             actor_label,
             actor_roles,
             ticket_ref,
-            data,
+            data_text,
             pii_commitment,
         ]
-    ).encode()
+    )
 
 
-def link(prev_hash: str, body: bytes) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
+def link(prev_hash: str, body: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
 def commitment(
-    salt: str, subject: str, reason: str, ip: str, user_agent: str, personal: Any
+    salt: str, subject: str, reason: str, ip: str, user_agent: str, personal_text: str
 ) -> str:
-    body = _dumps([subject, reason, ip, user_agent, personal]).encode()
-    return hashlib.sha256(salt.encode() + b"\n" + body).hexdigest()
+    body = dumps([subject, reason, ip, user_agent, personal_text])
+    return hashlib.sha256(f"{salt}\n{body}".encode()).hexdigest()
 
 
-def event_content(event: AuditEvent) -> bytes:
+def to_json(value: Any) -> str:
+    """JSON text PostgreSQL accepts as jsonb (non-finite floats become strings)."""
+
+    def safe(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            return str(item)
+        if isinstance(item, dict):
+            return {key: safe(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [safe(inner) for inner in item]
+        return item
+
+    return json.dumps(safe(value))
+
+
+def jsonb_texts(*values: Any) -> list[str]:
+    """How PostgreSQL renders each value once stored as jsonb (one round trip)."""
+    if not values:
+        return []
+    casts = ", ".join(["%s::jsonb::text"] * len(values))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {casts}", [to_json(v) for v in values])  # noqa: S608
+        return list(cursor.fetchone())
+
+
+def event_content(event: AuditEvent, data_text: str | None = None) -> str:
     return content(
         iso(event.created_at),
         event.action,
@@ -72,16 +111,18 @@ def event_content(event: AuditEvent) -> bytes:
         event.actor_label,
         event.actor_roles,
         event.ticket_ref,
-        event.data,
+        jsonb_texts(event.data)[0] if data_text is None else data_text,
         event.pii_commitment,
     )
 
 
-def event_hash(event: AuditEvent) -> str:
-    return link(event.prev_hash, event_content(event))
+def event_hash(event: AuditEvent, data_text: str | None = None) -> str:
+    return link(event.prev_hash, event_content(event, data_text))
 
 
-def event_commitment(event: AuditEvent) -> str:
+def event_commitment(event: AuditEvent, personal_text: str | None = None) -> str:
+    if personal_text is None:
+        personal_text = jsonb_texts(event.personal)[0]
     return commitment(
-        event.pii_salt, event.subject, event.reason, event.ip, event.user_agent, event.personal
+        event.pii_salt, event.subject, event.reason, event.ip, event.user_agent, personal_text
     )

@@ -48,10 +48,7 @@ class SecretInAuditEvent(ValueError):
 
 
 def _clean(value: Any, *, where: str) -> Any:
-    """JSON-safe, canonical-stable copy: str keys; str/int/bool/None leaves; the rest as str.
-
-    Floats become strings because jsonb does not give every float back in the same text.
-    """
+    """JSON-safe copy: str keys; str/int/float/bool/None leaves; anything else as its str."""
     if isinstance(value, Mapping):
         cleaned = {}
         for key, item in value.items():
@@ -62,7 +59,7 @@ def _clean(value: Any, *, where: str) -> Any:
         return cleaned
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(item, where=where) for item in value]
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
 
@@ -110,8 +107,11 @@ def record(
     """
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
-    clean_data = _clean(data or {}, where="data")
-    clean_personal = _clean(personal or {}, where="personal")
+    # The hash covers PostgreSQL's rendering of the stored jsonb (audit.chain); ask for it
+    # before taking the lock.
+    data_text, personal_text = chain.jsonb_texts(
+        _clean(data or {}, where="data"), _clean(personal or {}, where="personal")
+    )
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
@@ -123,16 +123,17 @@ def record(
             ticket_ref=ticket_ref[:32],
             subject=subject[:254],
             reason=reason,
-            data=clean_data,
-            personal=clean_personal,
+            data=json.loads(data_text),
+            personal=json.loads(personal_text),
             pii_salt=secrets.token_hex(16),
             prev_hash=last or GENESIS_HASH,
             **_actor_fields(actor),
             **_request_fields(request),
         )
-        event.pii_commitment = chain.event_commitment(event)
-        event.hash = chain.event_hash(event)
+        event.pii_commitment = chain.event_commitment(event, personal_text)
+        event.hash = chain.event_hash(event, data_text)
         event.save(force_insert=True)
+        event.data_text, event.personal_text = data_text, personal_text  # type: ignore[attr-defined]
         transaction.on_commit(lambda: siem_logger.info(siem_line(event)))
     return event
 
@@ -140,9 +141,14 @@ def record(
 def siem_line(event: AuditEvent) -> str:
     """One structured JSON line per event, for shipping to a SIEM.
 
-    It carries the hashed content and both hashes, so a SIEM holds an independent copy of the
-    chain; the personal values travel too (the SIEM has its own retention).
+    It carries the hashed content (``data_text`` is the exact hashed text) and both hashes, so a
+    SIEM holds an independent copy of the chain; the personal values travel too (the SIEM has
+    its own retention).
     """
+    data_text = getattr(event, "data_text", None)
+    personal_text = getattr(event, "personal_text", None)
+    if data_text is None or personal_text is None:
+        data_text, personal_text = chain.jsonb_texts(event.data, event.personal)
     payload = {
         "type": "recovery_portal.audit",
         "id": event.pk,
@@ -154,12 +160,15 @@ def siem_line(event: AuditEvent) -> str:
         "actor_roles": event.actor_roles,
         "ticket": event.ticket_ref,
         "data": event.data,
+        "data_text": data_text,
         "pii_commitment": event.pii_commitment,
         "subject": event.subject,
         "reason": event.reason,
         "ip": event.ip,
         "user_agent": event.user_agent,
         "personal": event.personal,
+        "personal_text": personal_text,
+        "pii_salt": event.pii_salt,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }

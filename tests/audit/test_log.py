@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 
@@ -36,7 +37,7 @@ def test_record_keeps_personal_values_out_of_the_hashed_content(db) -> None:  # 
         personal={"manager": "anna.bianchi@contoso.example"},
     )
     # when
-    body = chain.event_content(event).decode()
+    body = chain.event_content(event)
     # then the hashed content names none of them, only their salted commitment
     assert "mario" not in body and "train" not in body and "anna" not in body
     assert event.pii_commitment in body
@@ -68,16 +69,25 @@ def test_record_refuses_a_secret_looking_field(db, key) -> None:  # type: ignore
 
 
 def test_record_stores_data_in_a_form_that_reads_back_to_the_same_hash(db) -> None:  # type: ignore[no-untyped-def]
-    # given values jsonb would not give back identically (floats, tuples, odd keys, unicode)
+    # given values jsonb renders its own way (floats, tuples, odd keys, unicode, NaN, objects)
     event = log.record(
         "config.changed",
-        data={"ratio": 1e20, "pair": (1, 2), 3: "three", "città": "Forlì ☃", "big": 2**70},
+        data={
+            "ratio": 1e20,
+            "pair": (1, 2),
+            3: "three",
+            "città": "Forlì ☃",
+            "big": 2**70,
+            "nan": float("nan"),
+            "when": dt.date(2026, 1, 2),
+        },
     )
     # when
     fresh = AuditEvent.objects.get(pk=event.pk)
     # then
     assert chain.event_hash(fresh) == event.hash
-    assert fresh.data["ratio"] == "1e+20" and fresh.data["3"] == "three"
+    assert fresh.data["3"] == "three" and fresh.data["when"] == "2026-01-02"
+    assert fresh.data["nan"] == "nan" and fresh.data["pair"] == [1, 2]
 
 
 def test_record_rolls_back_with_the_change_it_records(db) -> None:  # type: ignore[no-untyped-def]
@@ -117,10 +127,12 @@ def test_siem_line_is_one_json_object_per_event_after_commit(
         payload["actor"],
         payload["actor_roles"],
         payload["ticket"],
-        payload["data"],
+        payload["data_text"],
         payload["pii_commitment"],
     )
     assert chain.link(payload["prev_hash"], body) == payload["hash"]
+    personal = [payload[k] for k in ("subject", "reason", "ip", "user_agent", "personal_text")]
+    assert chain.commitment(payload["pii_salt"], *personal) == payload["pii_commitment"]
 
 
 def test_siem_line_is_not_emitted_for_a_rolled_back_event(
