@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class TicketsConfig(AppConfig):
     name = "tickets"
     verbose_name = "Recovery tickets"
+
+    def ready(self) -> None:
+        from graphops.signals import operation_finished
+        from tickets import workflow
+
+        # The case follows its Graph operations (execution steps, follow-up checks).
+        operation_finished.connect(
+            workflow.on_operation_finished, dispatch_uid="tickets.workflow.operation_finished"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -134,3 +135,259 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+# --- Verification, manager confirmation, approvals and execution (the workflow's records) ----
+# A ticket goes through one or more "rounds": a verification (with the plan the verifier
+# proposes), its manager confirmation, its approvals and the Graph steps carrying it out.
+# Reopening a case (a TAP that expired unused) supersedes the round; the records stay.
+
+
+class VerificationMethod(models.TextChoices):
+    VIDEO_ID = "video_id", _("Live video call with photo-ID check and liveness prompts")
+    IN_PERSON = "in_person", _("In person, with the company badge")
+    TRUSTED_CALLBACK = "trusted_callback", _("Callback to a number from a trusted record")
+    MANAGER_VOUCH = "manager_vouch", _("The manager of record vouched live")
+
+
+class MethodRemoval(models.TextChoices):
+    NONE = "none", _("Keep the registered methods")
+    LOST_DEVICE = "lost_device", _("Remove the lost device's methods")
+    ALL = "all", _("Remove all methods (the user registers again)")
+
+
+class TapChannel(models.TextChoices):
+    REQUESTER = "requester", _("The requester reveals it on the status page")
+    AGENT = "agent", _("The verifying agent reads it out on the live call")
+
+
+class Verification(models.Model):
+    """An identity verification and the recovery plan the verifier proposes (one round)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="verifications")
+    active = models.BooleanField(default=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="verifications"
+    )
+    verified_at = models.DateTimeField()
+    method = models.CharField(max_length=20, choices=VerificationMethod.choices)
+    evidence = models.TextField(max_length=2000)
+    liveness_prompts = models.JSONField(default=list, blank=True)
+    callback_number = models.CharField(max_length=40, blank=True)
+    privileged = models.BooleanField(default=True)
+
+    # The plan.
+    issue_tap = models.BooleanField(default=True)
+    tap_lifetime_minutes = models.PositiveIntegerField(null=True, blank=True)
+    tap_usable_once = models.BooleanField(default=True)
+    tap_channel = models.CharField(
+        max_length=12, choices=TapChannel.choices, default=TapChannel.REQUESTER
+    )
+    remove_methods = models.CharField(
+        max_length=12, choices=MethodRemoval.choices, default=MethodRemoval.LOST_DEVICE
+    )
+    method_ids_to_remove = models.JSONField(default=list, blank=True)
+    revoke_sessions = models.BooleanField(default=True)
+    ca_exclusion_minutes = models.PositiveIntegerField(null=True, blank=True)
+
+    # Execution of this round.
+    approved_at = models.DateTimeField(null=True, blank=True)
+    execute_after = models.DateTimeField(null=True, blank=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    last_check_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-verified_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket"],
+                condition=models.Q(active=True),
+                name="one_active_verification_per_ticket",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(issue_tap=True)
+                | ~models.Q(remove_methods="none")
+                | models.Q(revoke_sessions=True)
+                | models.Q(ca_exclusion_minutes__isnull=False),
+                name="verification_plan_does_something",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.pk}"
+
+
+class ManagerDecision(models.TextChoices):
+    PENDING = "pending", _("Waiting for the manager")
+    CONFIRMED = "confirmed", _("Confirmed")
+    DECLINED = "declined", _("Declined")
+
+
+class ManagerConfirmation(models.Model):
+    """The manager of record (or, with none on record, a security officer) confirms the round.
+
+    The link's token is signed and expiring; only its hash is stored, and deciding consumes it.
+    """
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.PROTECT, related_name="manager_confirmations"
+    )
+    verification = models.OneToOneField(
+        Verification, on_delete=models.PROTECT, related_name="manager_confirmation"
+    )
+    manager_upn = models.CharField(max_length=254, blank=True)
+    routed_to_security = models.BooleanField(default=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    decision = models.CharField(
+        max_length=12, choices=ManagerDecision.choices, default=ManagerDecision.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="manager_decisions",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, max_length=1000)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(decision="pending")
+                | models.Q(decided_by__isnull=False, decided_at__isnull=False),
+                name="manager_decision_has_decider",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(manager_upn="") | models.Q(routed_to_security=True),
+                name="manager_confirmation_has_someone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.decision}"
+
+
+class ApprovalRole(models.TextChoices):
+    APPROVER = "approver", _("Second-person approval")
+    SECURITY = "security", _("Security officer approval (privileged account)")
+
+
+class Approval(models.Model):
+    """A second person's approval of a round. Append-only.
+
+    ``verifier`` copies the round's verifier so the database itself can refuse an approver who
+    verified (check constraint); a trigger keeps the copy honest and refuses the account holder
+    and the requester.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="approvals")
+    verification = models.ForeignKey(
+        Verification, on_delete=models.PROTECT, related_name="approvals"
+    )
+    role = models.CharField(max_length=12, choices=ApprovalRole.choices)
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals_given"
+    )
+    verifier = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True, max_length=1000)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(approver=models.F("verifier")),
+                name="approval_approver_is_not_verifier",
+            ),
+            models.UniqueConstraint(
+                fields=["verification", "role"], name="one_approval_per_round_and_role"
+            ),
+            models.UniqueConstraint(
+                fields=["verification", "approver"], name="one_approval_per_round_and_person"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="approval_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+            pgtrigger.Trigger(
+                name="approval_separation_of_duties",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.Before,
+                func="""
+                DECLARE
+                    round_verifier bigint;
+                    holder text;
+                    requester text;
+                    who_email text;
+                    who_name text;
+                BEGIN
+                    SELECT v.verified_by_id, lower(t.upn), lower(t.alternate_email)
+                      INTO round_verifier, holder, requester
+                      FROM tickets_verification v JOIN tickets_ticket t ON t.id = v.ticket_id
+                     WHERE v.id = NEW.verification_id AND t.id = NEW.ticket_id;
+                    IF round_verifier IS NULL OR round_verifier <> NEW.verifier_id THEN
+                        RAISE EXCEPTION 'approval: verifier copy does not match the round'
+                            USING ERRCODE = 'check_violation';
+                    END IF;
+                    SELECT lower(u.email), lower(u.username) INTO who_email, who_name
+                      FROM auth_user u WHERE u.id = NEW.approver_id;
+                    IF holder IN (who_email, who_name)
+                       OR (requester <> '' AND requester IN (who_email, who_name)) THEN
+                        RAISE EXCEPTION 'approval: the account holder or requester cannot approve'
+                            USING ERRCODE = 'check_violation';
+                    END IF;
+                    RETURN NEW;
+                END;
+                """,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.role}:{self.approver_id}"
+
+
+class RecoveryStep(models.Model):
+    """One Graph operation of a round's plan, run in ``position`` order."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="steps")
+    verification = models.ForeignKey(Verification, on_delete=models.PROTECT, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=32)
+    params = models.JSONField(default=dict, blank=True)
+    operation_id = models.UUIDField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["verification", "position"], name="one_step_per_round_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.position}:{self.kind}"
+
+
+class TapDelivery(models.Model):
+    """The once-only delivery of a round's TAP: to whom, until when, and when it was shown."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="tap_deliveries")
+    verification = models.OneToOneField(
+        Verification, on_delete=models.PROTECT, related_name="tap_delivery"
+    )
+    operation_id = models.UUIDField(unique=True)
+    channel = models.CharField(max_length=12, choices=TapChannel.choices)
+    available_until = models.DateTimeField()
+    revealed_at = models.DateTimeField(null=True, blank=True)
+    revealed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.channel}"

@@ -15,7 +15,12 @@ class Role(models.TextChoices):
 
 # app_label.codename for each role; the data migration creates the groups from this table.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.AGENT: ["tickets.view_queue", "tickets.work_ticket", "tickets.verify_identity"],
+    Role.AGENT: [
+        "tickets.view_queue",
+        "tickets.work_ticket",
+        "tickets.verify_identity",
+        "graphops.retry_graphoperation",  # migration tickets.0004
+    ],
     Role.APPROVER: ["tickets.view_queue", "tickets.approve_recovery"],
     Role.SECURITY: [
         "tickets.view_queue",
@@ -23,6 +28,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "tickets.approve_privileged",
         "tickets.handle_fraud",
         "audit.view_audit_trail",
+        "graphops.retry_graphoperation",  # migration tickets.0004
     ],
     Role.AUDITOR: ["audit.view_audit_trail", "audit.export_audit_trail", "tickets.view_history"],
 }

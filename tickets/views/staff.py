@@ -1,21 +1,215 @@
-"""Staff pages. Thin: parse, fetch with an access check, call the domain, render."""
+"""Staff pages. Thin: parse, fetch with an access check, call the domain, render or redirect."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from allauth.account.decorators import reauthentication_required
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
-from tickets.access import tickets_visible_to
-from tickets.models import OPEN_STATUSES
+from audit import log
+from audit.models import AuditEvent
+from graphops.models import GraphOperation, OpStatus
+from tickets import execution, workflow
+from tickets import policy as policy_module
+from tickets.access import get_ticket_for_user, tickets_visible_to
+from tickets.forms_staff import (
+    AssignForm,
+    NoteForm,
+    QueueFilterForm,
+    ReasonForm,
+    VerificationForm,
+    with_sla_due,
+)
+from tickets.models import Status, TapChannel, Ticket
+
+View = Callable[..., HttpResponse]
+
+
+def _refusals_as_messages(view: View) -> View:
+    """A refused transition goes back to the ticket page with the reason shown."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, pk: int, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, pk, *args, **kwargs)
+        except workflow.TransitionRefused as exc:
+            messages.error(request, str(exc))
+            return redirect("staff_ticket", pk=pk)
+
+    return wrapper
 
 
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("tickets.view_queue"):
         raise PermissionDenied("Your role does not include the recovery queue.")
-    tickets = tickets_visible_to(request.user).filter(status__in=OPEN_STATUSES)
-    page = Paginator(tickets.select_related("assigned_to"), 50).get_page(request.GET.get("page"))
-    return render(request, "tickets/staff/queue.html", {"page": page})
+    form = QueueFilterForm(request.GET or None)
+    tickets = form.apply(tickets_visible_to(request.user), user=request.user)
+    size = policy_module.current().queue_page_size
+    page = Paginator(tickets, size).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {"page": page, "form": form, "now": timezone.now(), "params": params.urlencode()}
+    return render(request, "tickets/staff/queue.html", context)
+
+
+def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
+    verification = workflow.active_verification(ticket)
+    steps = list(verification.steps.all()) if verification else []
+    ops = GraphOperation.objects.in_bulk([s.operation_id for s in steps if s.operation_id])
+    failed = workflow.failed_operation(ticket)
+    delivery = workflow.tap_delivery_for(ticket)
+    return {
+        "ticket": with_sla_due(Ticket.objects.filter(pk=ticket.pk)).get(),
+        "now": timezone.now(),
+        "verification": verification,
+        "confirmation": getattr(verification, "manager_confirmation", None),
+        "approvals": verification.approvals.select_related("approver") if verification else [],
+        "missing": workflow.missing_for_release(verification) if verification else [],
+        "steps": [(s, ops.get(s.operation_id)) for s in steps],
+        "failed": failed,
+        "can_retry": failed is not None
+        and (failed.retryable or failed.status == OpStatus.NEEDS_REVIEW),
+        "delivery": delivery,
+        "can_reveal": delivery is not None
+        and delivery.channel == TapChannel.AGENT
+        and delivery.revealed_at is None
+        and verification is not None
+        and verification.verified_by_id == user.pk,
+        "earlier": ticket.verifications.filter(active=False).select_related("verified_by"),
+        "duplicates": ticket.duplicates.all(),
+        "facts": ticket.directory_facts or {},
+        "methods": execution.directory_methods(ticket),
+        "timeline": AuditEvent.objects.filter(ticket_ref=ticket.reference).order_by("id"),
+        "assign_form": AssignForm(),
+        "note_form": NoteForm(),
+        "reason_form": ReasonForm(),
+        "close_form": ReasonForm(prefix="close"),
+        "Status": Status,
+    }
+
+
+@require_GET
+def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = get_ticket_for_user(request.user, pk)
+    log.record(
+        "directory.viewed",
+        request=request,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+    )
+    return render(request, "tickets/staff/ticket.html", _case(ticket, request.user))
+
+
+@require_POST
+@_refusals_as_messages
+def claim(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = get_ticket_for_user(request.user, pk, write=True)
+    workflow.claim(ticket, by=request.user, request=request)
+    messages.success(request, _("The ticket is yours."))
+    return redirect("staff_ticket", pk=pk)
+
+
+@require_POST
+@_refusals_as_messages
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = get_ticket_for_user(request.user, pk, write=True)
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        raise workflow.TransitionRefused(_("Choose an agent."))
+    workflow.assign(ticket, to=form.cleaned_data["to"], by=request.user, request=request)
+    return redirect("staff_ticket", pk=pk)
+
+
+@require_GET
+@never_cache
+def verify_form(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = get_ticket_for_user(request.user, pk, write=True)
+    if not request.user.has_perm("tickets.verify_identity"):
+        raise PermissionDenied("Your role does not include identity verification.")
+    prompts = execution.liveness_prompts(policy_module.current().liveness_prompt_count)
+    form = VerificationForm(ticket=ticket, initial=VerificationForm.initial_for(ticket, prompts))
+    return _verify_page(request, ticket, form, prompts)
+
+
+def _verify_page(
+    request: HttpRequest, ticket: Ticket, form: VerificationForm, prompts: list[str], status=200
+) -> HttpResponse:
+    context = {
+        "ticket": ticket,
+        "form": form,
+        "prompts": prompts,
+        "bounds": execution.tap_bounds(),
+        "trusted_numbers": execution.trusted_phone_numbers(ticket),
+    }
+    return render(request, "tickets/staff/verify.html", context, status=status)
+
+
+@require_POST
+@_refusals_as_messages
+def verify_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = get_ticket_for_user(request.user, pk, write=True)
+    form = VerificationForm(request.POST, ticket=ticket)
+    if not form.is_valid():
+        prompts = form.cleaned_data.get("prompts") or []
+        return _verify_page(request, ticket, form, prompts, status=400)
+    workflow.verify_identity(
+        ticket, by=request.user, evidence=form.evidence, plan=form.plan, request=request
+    )
+    messages.success(request, _("Identity verification recorded; the manager has been asked."))
+    return redirect("staff_ticket", pk=pk)
+
+
+@require_POST
+@reauthentication_required
+@_refusals_as_messages
+def approve(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = get_ticket_for_user(request.user, pk, write=True)
+    form = NoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    workflow.approve(ticket, by=request.user, note=note, request=request)
+    messages.success(request, _("Your approval is recorded."))
+    return redirect("staff_ticket", pk=pk)
+
+
+@require_POST
+@_refusals_as_messages
+def flag_fraud(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = get_ticket_for_user(request.user, pk, write=True)
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    workflow.flag_fraud(ticket, by=request.user, reason=reason, request=request)
+    messages.success(request, _("The case is frozen and the security officers are alerted."))
+    return redirect("staff_ticket", pk=pk)
+
+
+@require_POST
+@reauthentication_required
+@_refusals_as_messages
+def close(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = get_ticket_for_user(request.user, pk, write=True)
+    form = ReasonForm(request.POST, prefix="close")
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    workflow.close(ticket, by=request.user, reason=reason, request=request)
+    return redirect("staff_ticket", pk=pk)
+
+
+@require_POST
+@reauthentication_required
+@_refusals_as_messages
+def retry(request: HttpRequest, pk: int) -> HttpResponse:
+    ticket = get_ticket_for_user(request.user, pk, write=True)
+    workflow.retry_failed_step(ticket, by=request.user, request=request)
+    messages.success(request, _("The failed step was sent again."))
+    return redirect("staff_ticket", pk=pk)
