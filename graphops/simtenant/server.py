@@ -127,15 +127,19 @@ class GraphHandler(_Handler):
         if fault is not None:
             if fault.delay_seconds and not fault.delay_after_action:
                 time.sleep(fault.delay_seconds)
+            if fault.status and not fault.delay_after_action:
+                return _fault_reply(fault.status, fault.retry_after), 0.0
             stall_after = fault.delay_seconds if fault.delay_after_action else 0.0
-            if fault.status:
-                return _fault_reply(fault.status, fault.retry_after), stall_after
         request = graph.Request(method, path[len("/v1.0") :], query, body, app, self.tenant)
         try:
             with self.tenant.lock:
-                return graph.dispatch(request), stall_after
+                reply = graph.dispatch(request)
         except graph.GraphError as exc:
-            return _error(exc.status, exc.code, exc.message), stall_after
+            reply = _error(exc.status, exc.code, exc.message)
+        if fault is not None and fault.status:
+            # Acted, then failed to answer: the write happened, the caller cannot know it.
+            reply = _fault_reply(fault.status, fault.retry_after)
+        return reply, stall_after
 
     def _authenticate(self) -> Any:
         header = self.headers.get("Authorization", "")

@@ -129,7 +129,8 @@ class Fault:
     count: int = 1
     retry_after: int | None = None
     delay_seconds: float = 0.0
-    delay_after_action: bool = False  # act first, then stall (a worker killed mid-answer)
+    # Act first, then stall and/or answer ``status``: the write happened, the caller can't know.
+    delay_after_action: bool = False
     method: str = ""
     path_contains: str = ""
 
