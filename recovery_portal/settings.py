@@ -271,6 +271,7 @@ LOGGING = {
     },
     "loggers": {
         "audit.siem": {"handlers": ["siem"], "level": "INFO", "propagate": False},
+        "audit.anchor": {"handlers": ["siem"], "level": "INFO", "propagate": False},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
@@ -359,3 +360,8 @@ GRAPH_MAX_COUNTDOWN_SECONDS = env.integer("GRAPH_MAX_COUNTDOWN_SECONDS", 900, mi
 GRAPH_RESEND_AFTER_SECONDS = env.integer("GRAPH_RESEND_AFTER_SECONDS", 120, minimum=1)
 # A RUNNING row older than this is checked against Graph (its worker probably died).
 GRAPH_STALE_AFTER_SECONDS = env.integer("GRAPH_STALE_AFTER_SECONDS", 300, minimum=5)
+
+# --- Audit trail (audit) ----------------------------------------------------------------------
+# Personal values of a closed case (account, reasons, IPs) are blanked from the audit trail this
+# many days after it closed; the hash chain stays verifiable (docs/AUDIT.md).
+AUDIT_RETENTION_DAYS = env.integer("AUDIT_RETENTION_DAYS", 730, minimum=1)
