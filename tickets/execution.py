@@ -100,7 +100,7 @@ def liveness_prompts(count: int) -> list[str]:
     return chosen
 
 
-def _user_facts(ticket: Ticket) -> dict[str, Any]:
+def user_facts(ticket: Ticket) -> dict[str, Any]:
     facts = ticket.directory_facts or {}
     user = facts.get("user")
     return user if isinstance(user, dict) else facts
@@ -109,7 +109,7 @@ def _user_facts(ticket: Ticket) -> dict[str, Any]:
 def trusted_phone_numbers(ticket: Ticket) -> list[str]:
     """Callback numbers from a trusted record; never the number given in the request."""
     pol = policy_module.current()
-    user = _user_facts(ticket)
+    user = user_facts(ticket)
     if pol.trusted_phone_requires_sync and not user.get("onPremisesSyncEnabled"):
         return []
     numbers: list[str] = []

@@ -680,23 +680,29 @@ def _start_execution(ticket: Ticket, *, by: Any = None) -> None:
     _queue_next_step(ticket, verification, by=by)
 
 
-def _queue_next_step(ticket: Ticket, verification: Verification, *, by: Any = None) -> bool:
-    """Request the first step without an operation. False when every step has one."""
+def _queue_next_step(
+    ticket: Ticket, verification: Verification, *, position: int = 0, by: Any = None
+) -> bool:
+    """Request the step at ``position`` unless it is already requested. False when no such step.
+
+    Steps run one after another: the next is only requested when the previous one succeeded,
+    and the row lock makes a repeated outcome signal request nothing twice."""
     step = (
         RecoveryStep.objects.select_for_update()
-        .filter(verification=verification, operation_id__isnull=True)
-        .order_by("position")
+        .filter(verification=verification, position=position)
         .first()
     )
     if step is None:
         return False
+    if step.operation_id is not None:
+        return True
     operation = operations.request_operation(
         step.kind,
         target_upn=ticket.upn,
         params=step.params,
         correlation=ticket.reference,
         requested_by=by,
-        target_user_id=str((execution._user_facts(ticket) or {}).get("id") or ""),
+        target_user_id=str(execution.user_facts(ticket).get("id") or ""),
     )
     RecoveryStep.objects.filter(pk=step.pk).update(operation_id=operation.pk)
     return True
@@ -750,9 +756,9 @@ def record_step_outcome(step: RecoveryStep, *, operation: GraphOperation) -> Tic
         return ticket
     if ticket.status == Status.FAILED:  # a retried step succeeded
         ticket = _move(ticket, from_=[Status.FAILED], to=Status.EXECUTING)
-    if _queue_next_step(ticket, verification):
+    if _queue_next_step(ticket, verification, position=step.position + 1):
         return ticket
-    if verification.steps.exclude(operation_id__isnull=True).count() != _succeeded(verification):
+    if verification.steps.count() != _succeeded(verification):
         return ticket
     return _mark_executed(ticket, verification)
 
