@@ -4,15 +4,14 @@ status page. The value is put in the response only — never stored, logged or c
 from __future__ import annotations
 
 from allauth.account.decorators import reauthentication_required
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from tickets import workflow
-from tickets.access import get_ticket_for_user
 from tickets.models import TapChannel, Ticket
+from tickets.views.staff import with_ticket
 
 
 def _pass_page(request: HttpRequest, ticket: Ticket, value: str, *, template: str) -> HttpResponse:
@@ -24,14 +23,8 @@ def _pass_page(request: HttpRequest, ticket: Ticket, value: str, *, template: st
 
 @require_POST
 @never_cache
+@with_ticket(write=True)
 @reauthentication_required
-def agent_reveal(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk, write=True)
-    try:
-        value = workflow.reveal_tap(
-            ticket, channel=TapChannel.AGENT, by=request.user, request=request
-        )
-    except workflow.TransitionRefused as exc:
-        messages.error(request, str(exc))
-        return redirect("staff_ticket", pk=pk)
+def agent_reveal(request: HttpRequest, ticket: Ticket) -> HttpResponse:
+    value = workflow.reveal_tap(ticket, channel=TapChannel.AGENT, by=request.user, request=request)
     return _pass_page(request, ticket, value, template="agent")

@@ -36,18 +36,24 @@ from tickets.models import Status, TapChannel, Ticket
 View = Callable[..., HttpResponse]
 
 
-def _refusals_as_messages(view: View) -> View:
-    """A refused transition goes back to the ticket page with the reason shown."""
+def with_ticket(*, write: bool) -> Callable[[View], View]:
+    """Fetch the case with its access check (404 unseen, 403 read-only) before anything else —
+    before a re-authentication prompt too, so nobody is asked to prove who they are for a case
+    they may not touch — and show a refused transition on the case page."""
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, pk: int, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, pk, *args, **kwargs)
-        except workflow.TransitionRefused as exc:
-            messages.error(request, str(exc))
-            return redirect("staff_ticket", pk=pk)
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, pk: int) -> HttpResponse:
+            ticket = get_ticket_for_user(request.user, pk, write=write)
+            try:
+                return view(request, ticket)
+            except workflow.TransitionRefused as exc:
+                messages.error(request, str(exc))
+                return redirect("staff_ticket", pk=pk)
 
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
 @require_GET
@@ -101,8 +107,8 @@ def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
 
 
 @require_GET
-def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk)
+@with_ticket(write=False)
+def ticket_detail(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     log.record(
         "directory.viewed",
         request=request,
@@ -113,29 +119,27 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@_refusals_as_messages
-def claim(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk, write=True)
+@with_ticket(write=True)
+def claim(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     workflow.claim(ticket, by=request.user, request=request)
     messages.success(request, _("The ticket is yours."))
-    return redirect("staff_ticket", pk=pk)
+    return redirect("staff_ticket", pk=ticket.pk)
 
 
 @require_POST
-@_refusals_as_messages
-def assign(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk, write=True)
+@with_ticket(write=True)
+def assign(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     form = AssignForm(request.POST)
     if not form.is_valid():
         raise workflow.TransitionRefused(_("Choose an agent."))
     workflow.assign(ticket, to=form.cleaned_data["to"], by=request.user, request=request)
-    return redirect("staff_ticket", pk=pk)
+    return redirect("staff_ticket", pk=ticket.pk)
 
 
 @require_GET
 @never_cache
-def verify_form(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk, write=True)
+@with_ticket(write=True)
+def verify_form(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     if not request.user.has_perm("tickets.verify_identity"):
         raise PermissionDenied("Your role does not include identity verification.")
     prompts = execution.liveness_prompts(policy_module.current().liveness_prompt_count)
@@ -157,9 +161,8 @@ def _verify_page(
 
 
 @require_POST
-@_refusals_as_messages
-def verify_submit(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk, write=True)
+@with_ticket(write=True)
+def verify_submit(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     form = VerificationForm(request.POST, ticket=ticket)
     if not form.is_valid():
         prompts = form.cleaned_data.get("prompts") or []
@@ -168,48 +171,44 @@ def verify_submit(request: HttpRequest, pk: int) -> HttpResponse:
         ticket, by=request.user, evidence=form.evidence, plan=form.plan, request=request
     )
     messages.success(request, _("Identity verification recorded; the manager has been asked."))
-    return redirect("staff_ticket", pk=pk)
+    return redirect("staff_ticket", pk=ticket.pk)
 
 
 @require_POST
+@with_ticket(write=True)
 @reauthentication_required
-@_refusals_as_messages
-def approve(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk, write=True)
+def approve(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     form = NoteForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     workflow.approve(ticket, by=request.user, note=note, request=request)
     messages.success(request, _("Your approval is recorded."))
-    return redirect("staff_ticket", pk=pk)
+    return redirect("staff_ticket", pk=ticket.pk)
 
 
 @require_POST
-@_refusals_as_messages
-def flag_fraud(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk, write=True)
+@with_ticket(write=True)
+def flag_fraud(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     form = ReasonForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     workflow.flag_fraud(ticket, by=request.user, reason=reason, request=request)
     messages.success(request, _("The case is frozen and the security officers are alerted."))
-    return redirect("staff_ticket", pk=pk)
+    return redirect("staff_ticket", pk=ticket.pk)
 
 
 @require_POST
+@with_ticket(write=True)
 @reauthentication_required
-@_refusals_as_messages
-def close(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk, write=True)
+def close(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     form = ReasonForm(request.POST, prefix="close")
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     workflow.close(ticket, by=request.user, reason=reason, request=request)
-    return redirect("staff_ticket", pk=pk)
+    return redirect("staff_ticket", pk=ticket.pk)
 
 
 @require_POST
+@with_ticket(write=True)
 @reauthentication_required
-@_refusals_as_messages
-def retry(request: HttpRequest, pk: int) -> HttpResponse:
-    ticket = get_ticket_for_user(request.user, pk, write=True)
+def retry(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     workflow.retry_failed_step(ticket, by=request.user, request=request)
     messages.success(request, _("The failed step was sent again."))
-    return redirect("staff_ticket", pk=pk)
+    return redirect("staff_ticket", pk=ticket.pk)
