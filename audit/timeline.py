@@ -1,0 +1,99 @@
+"""A case as the seeds ask an administrator to document it: who asked, who verified and how,
+who confirmed, who approved, what Graph did, when — read from the case's audit events only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from audit import actions
+from audit.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Step:
+    when: dt.datetime
+    who: str
+    how: str
+    event: AuditEvent
+
+
+@dataclass
+class CaseRecord:
+    ticket_ref: str
+    events: list[AuditEvent]
+    account: str = ""
+    requester_name: str = ""
+    why: str = ""
+    what_happened: str = ""
+    requested_at: dt.datetime | None = None
+    verified: list[Step] = field(default_factory=list)
+    confirmed: list[Step] = field(default_factory=list)
+    approved: list[Step] = field(default_factory=list)
+    graph: list[Step] = field(default_factory=list)
+    refused: list[Step] = field(default_factory=list)
+    closed: list[Step] = field(default_factory=list)
+    redacted: bool = False
+
+    @property
+    def restored_at(self) -> dt.datetime | None:
+        return next(
+            (s.when for s in self.closed if s.event.action == actions.TICKET_RESTORED), None
+        )
+
+    @property
+    def time_to_restore(self) -> dt.timedelta | None:
+        if self.requested_at and self.restored_at:
+            return self.restored_at - self.requested_at
+        return None
+
+
+def _who(event: AuditEvent) -> str:
+    return event.actor_label or str(event.personal.get("name") or event.personal.get("manager", ""))
+
+
+def _graph_how(event: AuditEvent) -> str:
+    kind = str(event.data.get("kind") or event.action.removeprefix(actions.GRAPH_PREFIX))
+    parts = [kind, event.outcome]
+    if event.data.get("operation_id"):
+        parts.append(f"operation {event.data['operation_id']}")
+    request_ids = event.data.get("graph_request_ids") or []
+    if request_ids:
+        parts.append(f"Graph request {request_ids[-1]}")
+    return " · ".join(parts)
+
+
+def case_record(ticket_ref: str, events: list[AuditEvent]) -> CaseRecord:
+    """Fold a case's events (in chain order) into the documentation record."""
+    record = CaseRecord(ticket_ref=ticket_ref, events=events)
+    for event in events:
+        record.redacted = record.redacted or event.is_redacted
+        record.account = record.account or event.subject
+        step = Step(when=event.created_at, who=_who(event), how="", event=event)
+        if event.action == actions.TICKET_SUBMITTED:
+            record.requested_at = record.requested_at or event.created_at
+            record.why = record.why or event.reason
+            record.what_happened = str(event.data.get("what_happened", ""))
+            record.requester_name = str(event.personal.get("full_name", ""))
+        elif event.action == actions.IDENTITY_VERIFIED:
+            record.verified.append(
+                Step(step.when, step.who, str(event.data.get("method", "")), event)
+            )
+        elif event.action == actions.MANAGER_CONFIRMED:
+            record.confirmed.append(step)
+        elif event.action == actions.TICKET_APPROVED:
+            record.approved.append(step)
+        elif event.action in (
+            actions.SOD_REFUSED,
+            actions.IDENTITY_REJECTED,
+            actions.MANAGER_DECLINED,
+        ):
+            record.refused.append(Step(step.when, step.who, actions.label(event.action), event))
+        elif event.action.startswith(actions.GRAPH_PREFIX) and event.action not in (
+            actions.GRAPH_REQUESTED,
+            actions.GRAPH_RETRY,
+        ):
+            record.graph.append(Step(step.when, step.who, _graph_how(event), event))
+        elif event.action in (*actions.CLOSING_ACTIONS, actions.TICKET_FROZEN):
+            record.closed.append(Step(step.when, step.who, actions.label(event.action), event))
+    return record
