@@ -7,9 +7,13 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from graphops.signals import operation_finished
-        from tickets import workflow
+        from tickets import intake, workflow
 
         # The case follows its Graph operations (execution steps, follow-up checks).
         operation_finished.connect(
             workflow.on_operation_finished, dispatch_uid="tickets.workflow.operation_finished"
+        )
+        # The intake stores the directory lookup's facts and notifies the account and manager.
+        operation_finished.connect(
+            intake.on_operation_finished, dispatch_uid="tickets.intake.operation_finished"
         )

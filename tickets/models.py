@@ -391,3 +391,69 @@ class TapDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id}:{self.channel}"
+
+
+# --- Public intake (triage counters, "this wasn't me" links) ----------------------------------
+
+
+class RemainingMethod(models.TextChoices):
+    """Sign-in methods the requester thinks may still work (Ticket.methods_still_working)."""
+
+    SMS = "sms", _("Text message (SMS) to a phone I still have")
+    VOICE = "voice", _("Phone call to a number I still have")
+    FIDO2 = "fido2", _("Security key (FIDO2) or passkey")
+    EMAIL = "email", _("Code by e-mail")
+    OTHER_APP = "other_app", _("Authenticator on another device")
+    NONE = "none", _("None of these")
+
+
+class TriagePath(models.TextChoices):
+    PERSONAL_ACCOUNT = "personal_account", _("Personal Microsoft account guidance")
+    BACKUP_RESTORE = "backup_restore", _("Restore Authenticator from cloud backup")
+    OTHER_METHOD = "other_method", _("Sign in with another method")
+    REQUEST_FORM = "request_form", _("Request to IT")
+
+
+class TriageDeflection(models.Model):
+    """How many people the triage sent down each path, per day. No personal data."""
+
+    path = models.CharField(max_length=20, choices=TriagePath.choices)
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["path", "day"], name="triage_deflection_path_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}:{self.path}={self.count}"
+
+
+class NotMeLink(models.Model):
+    """A "this wasn't me" link mailed to one recipient of one ticket; it works once.
+
+    Only the SHA-256 of the link's random nonce is stored: the token itself is in the mail only.
+    """
+
+    class Recipient(models.TextChoices):
+        ACCOUNT = "account", _("account holder")
+        MANAGER = "manager", _("manager of record")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="not_me_links")
+    recipient = models.CharField(max_length=10, choices=Recipient.choices)
+    sent_to = models.EmailField()
+    nonce_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "recipient"], name="one_not_me_link_per_recipient"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.recipient}"
