@@ -4,10 +4,11 @@ outlive its loop), and the translation of what it raises into the ledger's terms
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -109,7 +110,21 @@ def run(
             raise translate(exc, request_ids=session.collect_request_ids()) from None
         return result, session.collect_request_ids()
 
-    return asyncio.run(main())
+    return _run_coroutine(main())
+
+
+def _run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, also from a thread whose event loop is already running.
+
+    Such a thread (an async caller, or Playwright's sync API in the test process) makes
+    asyncio.run() raise; there the coroutine runs to completion in a short-lived thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def retry_after_seconds(headers: Any, *, default: float = 30.0) -> float:

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from tickets.models import Ticket
+from tickets.roles import sync_roles
 
 STAFF_PASSWORD = "correct-horse-battery-staple-42"
 
@@ -26,6 +27,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
         if create and extracted:
+            # A transactional test's flush empties the groups the data migrations made.
+            sync_roles()
             self.groups.set(Group.objects.filter(name__in=extracted))
         if create:
             self.save()

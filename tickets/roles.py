@@ -38,3 +38,20 @@ def has_role(user: object, role: Role) -> bool:
     return bool(
         getattr(user, "is_authenticated", False) and user.groups.filter(name=role.value).exists()  # type: ignore[attr-defined]
     )
+
+
+def sync_roles() -> None:
+    """Make the role groups carry exactly ROLE_PERMISSIONS (idempotent).
+
+    The data migrations create the roles; this restores them where something wiped the table
+    (a transactional test's flush, a careless admin) without another migration.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    for role, dotted in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        perms = [
+            Permission.objects.get(content_type__app_label=app, codename=codename)
+            for app, codename in (d.split(".") for d in dotted)
+        ]
+        group.permissions.set(perms)
