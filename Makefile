@@ -10,4 +10,4 @@ lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 bench:
-	bash scripts/bench.sh
+	bash scripts/bench.sh $(ARGS)
