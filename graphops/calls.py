@@ -23,6 +23,7 @@ from msgraph.generated.users.item.transitive_member_of.transitive_member_of_requ
 )
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 
+from graphops import errors
 from graphops.client import Session
 from graphops.payloads import (
     SEGMENT_BY_TYPE,
@@ -57,7 +58,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 async def get_user(s: Session, key: str) -> UserFacts:
     query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=USER_FIELDS)
     user = await s.client.users.by_user_id(key).get(request_configuration=s.config(query))
-    assert user is not None  # noqa: S101 - the SDK returns None only for 204, which GET never is
+    if user is None:
+        raise errors.Permanent("Graph answered the user lookup without a body.", code="empty")
     return UserFacts(
         id=user.id or "",
         userPrincipalName=user.user_principal_name or "",
@@ -201,7 +203,12 @@ async def create_tap(
     tap = await s.client.users.by_user_id(
         user_id
     ).authentication.temporary_access_pass_methods.post(body, request_configuration=s.config())
-    assert tap is not None and tap.temporary_access_pass  # noqa: S101 - 201 always carries it
+    if tap is None or not tap.temporary_access_pass:
+        raise errors.Uncertain(
+            "Graph accepted the Temporary Access Pass request but returned no pass. Check the "
+            "user's methods in Entra before retrying.",
+            code="tap_value_missing",
+        )
     return _tap(tap), tap.temporary_access_pass
 
 
@@ -265,7 +272,8 @@ async def remove_member(s: Session, group_id: str, user_id: str) -> bool:
 
 async def get_group(s: Session, group_id: str) -> dict[str, Any]:
     group = await s.client.groups.by_group_id(group_id).get(request_configuration=s.config())
-    assert group is not None  # noqa: S101
+    if group is None:
+        raise errors.Permanent("Graph answered the group lookup without a body.", code="empty")
     return {
         "id": group.id,
         "displayName": group.display_name,

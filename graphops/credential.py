@@ -7,6 +7,7 @@ built lazily, once per process, and keeps its in-memory token cache for the proc
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -32,10 +33,19 @@ class TokenRefused(Exception):
         self.transient = transient
 
 
+def _pem_blocks(pem: str, label: str) -> str:
+    pattern = rf"-----BEGIN [A-Z ]*{label}-----.+?-----END [A-Z ]*{label}-----"
+    return "\n".join(re.findall(pattern, pem, flags=re.DOTALL))
+
+
 def _client_credential() -> str | dict[str, Any]:
     if settings.GRAPH_CLIENT_CERTIFICATE_PATH:
+        # One PEM file with the private key and the certificate (as Entra's docs suggest).
         pem = Path(settings.GRAPH_CLIENT_CERTIFICATE_PATH).read_text(encoding="utf-8")
-        credential: dict[str, Any] = {"private_key": pem, "public_certificate": pem}
+        credential: dict[str, Any] = {
+            "private_key": _pem_blocks(pem, "PRIVATE KEY"),
+            "public_certificate": _pem_blocks(pem, "CERTIFICATE"),
+        }
         if settings.GRAPH_CLIENT_CERTIFICATE_PASSWORD:
             credential["passphrase"] = settings.GRAPH_CLIENT_CERTIFICATE_PASSWORD
         return credential
@@ -94,8 +104,9 @@ class MsalCredential:
         try:
             result = self.app.acquire_token_for_client(scopes=[settings.GRAPH_SCOPE])
         except msal.exceptions.MsalServiceError as exc:
+            # Raised by msal for a token endpoint 5xx: the service, not our credential.
             raise TokenRefused(
-                code=exc.error or "server_error", description=str(exc), transient=True
+                code="server_error", description=type(exc).__name__, transient=True
             ) from None
         except (requests.RequestException, ValueError) as exc:
             raise TokenRefused(

@@ -16,7 +16,14 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from graphops import calls, client, errors, ledger
 from graphops.client import Session
 from graphops.models import GraphOperation, Kind
-from graphops.payloads import PHONE_ORDER, REREGISTRATION_TYPES, MethodFacts, TapFacts
+from graphops.payloads import (
+    PHONE_ORDER,
+    REREGISTRATION_TYPES,
+    MethodFacts,
+    TapFacts,
+    TapPolicyFacts,
+    UserFacts,
+)
 
 # Graph's clock and ours may differ a little; a TAP created this long before our POST started
 # still counts as "possibly ours" when a crashed attempt is checked.
@@ -197,7 +204,7 @@ def issue_tap(operation: GraphOperation) -> ledger.Success:
     )
 
 
-def _refuse_unfit_target(user: dict[str, Any]) -> None:
+def _refuse_unfit_target(user: UserFacts) -> None:
     if user.get("userType") == "Guest":
         raise errors.Permanent(
             "A Temporary Access Pass cannot be issued to an external guest.", code="guest_user"
@@ -209,7 +216,7 @@ def _refuse_unfit_target(user: dict[str, Any]) -> None:
         )
 
 
-def _fit_to_policy(params: dict[str, Any], policy: dict[str, Any]) -> tuple[int, bool]:
+def _fit_to_policy(params: dict[str, Any], policy: TapPolicyFacts) -> tuple[int, bool]:
     """The lifetime asked for, clamped to the policy's range; one-time if the policy says so."""
     low = int(policy.get("minimumLifetimeInMinutes") or 60)
     high = int(policy.get("maximumLifetimeInMinutes") or 480)
