@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import multiprocessing
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from audit import actions, chain
 from audit.models import AuditAnchor
@@ -27,6 +29,7 @@ SELECT id,
        pii_commitment, prev_hash, hash, redacted_at IS NOT NULL,
        subject, reason, ip, user_agent, personal::text, pii_salt
   FROM audit_auditevent
+ WHERE id BETWEEN %s AND %s
  ORDER BY id
 """
 _BATCH = 20_000
@@ -79,7 +82,7 @@ def _check_row(row: tuple, prev: str, refs: set[str], before: str) -> str | None
     """The readable diagnosis of one row (the fast path below only says yes or no)."""
     _, ts, action, outcome, actor_id, label, roles, ref, data, commit, prev_hash, stored = row[:12]
     if prev_hash != prev:
-        return f"prev_hash {prev_hash[:16]}… does not match the previous event's hash {prev[:16]}…"
+        return _unlinked(prev_hash, prev)
     body = chain.content(ts, action, outcome, actor_id, label, roles, ref, data, commit)
     if chain.link(prev_hash, body) != stored:
         return "its content does not match its hash (the row was changed)"
@@ -115,12 +118,12 @@ def _scan(batch: list[tuple], prev: str, refs: set[str], before: str) -> int:  #
     return len(batch)
 
 
-def _batches() -> Iterator[list[tuple]]:  # type: ignore[type-arg]
+def _batches(lo: int, hi: int) -> Iterator[list[tuple]]:  # type: ignore[type-arg]
     """The rows in id order, in batches; the next batch is fetched by a helper thread while
     this one is checked (psycopg releases the GIL while PostgreSQL works)."""
     pending: queue.Queue[list[tuple] | BaseException | None] = queue.Queue(maxsize=2)  # type: ignore[type-arg]
     with connection.chunked_cursor() as cursor:
-        cursor.execute(_SELECT)
+        cursor.execute(_SELECT, [lo, hi])
 
         def fetch() -> None:
             try:
@@ -143,51 +146,92 @@ def _batches() -> Iterator[list[tuple]]:  # type: ignore[type-arg]
                     pending.get(timeout=0.1)
 
 
-def verify_chain(*, anchors: dict[int, str] | None = None) -> Report:
-    """Walk the whole chain; stop at the first broken link.
+@dataclass
+class _Span:
+    """What one walker found over an id range (a worker's share, or the whole chain)."""
 
-    ``anchors`` ({event id: hash}) are heads kept outside the database (the e-mailed digests);
-    the stored AuditAnchor rows are checked too. Read-only; one snapshot.
-    """
-    report = Report()
-    started = time.perf_counter()
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost:  # one snapshot for the whole walk (inside a caller's transaction: theirs)
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        expected = dict(AuditAnchor.objects.values_list("event_id", "event_hash"))
-        for event_id, event_hash in (anchors or {}).items():
-            if expected.get(event_id, event_hash) != event_hash:
-                report.notes.append(f"stored anchor for #{event_id} differs from the given one")
-            expected[event_id] = event_hash
-        refs, before = _purge_coverage()
-        report.broken = _walk(report, expected, refs, before)
-    report.seconds = time.perf_counter() - started
-    return report
+    first_id: int | None = None
+    first_prev: str = ""
+    last_id: int | None = None
+    last_hash: str = ""
+    checked: int = 0
+    redacted: int = 0
+    seen: set[int] = field(default_factory=set)
+    broken: Break | None = None
 
 
-def _walk(report: Report, anchors: dict[int, str], refs: set[str], before: str) -> Break | None:
-    prev = chain.GENESIS_HASH
-    seen: set[int] = set()
-    for batch in _batches():
-        good = _scan(batch, prev, refs, before)
+@dataclass(frozen=True)
+class _Job:
+    lo: int
+    hi: int
+    refs: set[str]
+    before: str
+    anchors: dict[int, str]
+    snapshot: str = ""
+
+
+def _walk(job: _Job) -> _Span:
+    """Check the rows with lo <= id <= hi. The first row's prev_hash is taken as given (the
+    caller links spans); everything after it must link up."""
+    span = _Span()
+    prev: str | None = None
+    for batch in _batches(job.lo, job.hi):
+        if prev is None:
+            prev = span.first_prev = batch[0][10]
+            span.first_id = batch[0][0]
+        good = _scan(batch, prev, job.refs, job.before)
         problem = None
         for index in range(good):
             event_id = batch[index][0]
-            if event_id in anchors:
-                seen.add(event_id)
-                if anchors[event_id] != batch[index][11]:
+            if event_id in job.anchors:
+                span.seen.add(event_id)
+                if job.anchors[event_id] != batch[index][11]:
                     good, problem = index, _REWRITTEN
                     break
-        report.checked += good
-        report.redacted += sum(row[12] for row in batch[:good])
+        span.checked += good
+        span.redacted += sum(row[12] for row in batch[:good])
         if good:
             prev = batch[good - 1][11]
-            report.head_id, report.head_hash = batch[good - 1][0], prev
+            span.last_id, span.last_hash = batch[good - 1][0], prev
         if good < len(batch):
             row = batch[good]
-            return Break(row[0], problem or _check_row(row, prev, refs, before) or "unreadable")
+            diagnosis = problem or _check_row(row, prev, job.refs, job.before)
+            span.broken = Break(row[0], diagnosis or "unreadable row")
+            break
+    return span
+
+
+def _walk_in_worker(job: _Job) -> _Span:
+    """A forked worker's share: its own connection, in the parent's exported snapshot."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{job.snapshot}'")  # validated, not input
+            return _walk(job)
+    finally:
+        connection.close()
+
+
+def _ranges(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
+    step = max(1, -(-(hi - lo + 1) // parts))
+    return [(a, min(a + step - 1, hi)) for a in range(lo, hi + 1, step)]
+
+
+def _stitch(report: Report, spans: list[_Span], anchors: dict[int, str]) -> Break | None:
+    """Join the spans in id order: each must start where the previous one ended."""
+    prev = chain.GENESIS_HASH
+    seen: set[int] = set()
+    for span in spans:
+        if span.first_id is not None and span.first_prev != prev:
+            return Break(span.first_id, _unlinked(span.first_prev, prev))
+        seen |= span.seen
+        report.checked += span.checked
+        report.redacted += span.redacted
+        if span.last_id is not None:
+            prev = span.last_hash
+            report.head_id, report.head_hash = span.last_id, span.last_hash
+        if span.broken is not None:
+            return span.broken
     report.anchors_checked = len(seen)
     missing = sorted(set(anchors) - seen)
     if missing:
@@ -195,4 +239,76 @@ def _walk(report: Report, anchors: dict[int, str], refs: set[str], before: str) 
     return None
 
 
+def _unlinked(found: str, expected: str) -> str:
+    return f"prev_hash {found[:16]}… does not match the previous event's hash {expected[:16]}…"
+
+
+def _prepare(report: Report, given: dict[int, str]) -> tuple[dict[int, str], set[str], str]:
+    anchors = dict(AuditAnchor.objects.values_list("event_id", "event_hash"))
+    for event_id, event_hash in given.items():
+        if anchors.get(event_id, event_hash) != event_hash:
+            report.notes.append(f"stored anchor for #{event_id} differs from the given one")
+        anchors[event_id] = event_hash
+    refs, before = _purge_coverage()
+    return anchors, refs, before
+
+
+def _bounds() -> tuple[int, int] | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id), max(id) FROM audit_auditevent")
+        lo, hi = cursor.fetchone()
+    return None if lo is None else (lo, hi)
+
+
+def verify_chain(*, anchors: dict[int, str] | None = None, workers: int = 1) -> Report:
+    """Walk the whole chain; report the first broken link.
+
+    ``anchors`` ({event id: hash}) are heads kept outside the database (the e-mailed digests);
+    the stored AuditAnchor rows are checked too. Read-only, in one REPEATABLE READ snapshot.
+    With ``workers`` > 1 (and no transaction already open) the id range is split between
+    forked processes that share the snapshot; the result is the same, only sooner.
+    """
+    report = Report()
+    started = time.perf_counter()
+    outermost = not connection.in_atomic_block
+    if workers > 1 and outermost:
+        report.broken = _verify_forked(report, anchors or {}, workers)
+    else:
+        with transaction.atomic():
+            if outermost:  # one snapshot for the whole walk (inside a caller's: theirs)
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            expected, refs, before = _prepare(report, anchors or {})
+            bounds = _bounds()
+            spans = [] if bounds is None else [_walk(_Job(*bounds, refs, before, expected))]
+            report.broken = _stitch(report, spans, expected)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _verify_forked(report: Report, given: dict[int, str], workers: int) -> Break | None:
+    # Fork before this process holds a connection: a child must never touch its parent's.
+    connections.close_all()
+    with multiprocessing.get_context("fork").Pool(workers) as pool, transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("SELECT pg_export_snapshot()")
+            (snapshot,) = cursor.fetchone()
+        if not _SNAPSHOT_ID.match(snapshot):
+            raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+        expected, refs, before = _prepare(report, given)
+        bounds = _bounds()
+        if bounds is None:
+            return _stitch(report, [], expected)
+        jobs = [
+            _Job(a, b, refs, before, expected, snapshot)
+            for a, b in _ranges(*bounds, workers * _SHARES_PER_WORKER)
+        ]
+        # The snapshot lives as long as this transaction: the workers finish inside it.
+        spans = pool.map(_walk_in_worker, jobs, chunksize=1)
+    return _stitch(report, spans, expected)
+
+
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+_SHARES_PER_WORKER = 4
 _REWRITTEN = "its hash differs from the published chain head (the table was rewritten)"

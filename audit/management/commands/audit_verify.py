@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -33,10 +34,16 @@ class Command(BaseCommand):
             metavar="ID:HASH",
             help="a chain head kept outside the database (e.g. from the e-mailed digest)",
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="processes sharing the walk (default: one per CPU; 1 walks in this process)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         anchors = dict(_anchor(text) for text in options["anchor"])
-        report = verify_chain(anchors=anchors)
+        report = verify_chain(anchors=anchors, workers=max(1, options["workers"]))
         for note in report.notes:
             self.stderr.write(f"note: {note}")
         if report.broken is not None:
