@@ -95,7 +95,16 @@ def _announce(operation: GraphOperation) -> None:
 
     def send() -> None:
         fresh = GraphOperation.objects.get(pk=pk)
-        operation_finished.send_robust(sender=GraphOperation, operation=fresh)
+        for receiver, response in operation_finished.send_robust(
+            sender=GraphOperation, operation=fresh
+        ):
+            if isinstance(response, Exception):
+                logger.error(
+                    "operation_finished receiver %r failed for %s",
+                    receiver,
+                    pk,
+                    exc_info=response,
+                )
 
     transaction.on_commit(send, robust=True)
 

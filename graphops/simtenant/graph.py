@@ -286,13 +286,6 @@ def _refuse_protected_delete(user: User, method_id: str, type_: str) -> None:
         and m.type
         not in ("passwordAuthenticationMethod", "temporaryAccessPassAuthenticationMethod")
     ]
-    if method_id == user.default_method_id and others:
-        raise GraphError(
-            400,
-            "badRequest",
-            "The default authentication method cannot be deleted while other methods are "
-            "registered. Change the default sign-in method first.",
-        )
     if method_id == PHONE_IDS["mobile"] and any(
         m.id == PHONE_IDS["alternateMobile"] for m in others
     ):
@@ -301,6 +294,13 @@ def _refuse_protected_delete(user: User, method_id: str, type_: str) -> None:
             "badRequest",
             "The mobile phone method cannot be deleted while an alternate mobile phone is "
             "registered.",
+        )
+    if method_id == user.default_method_id and others:
+        raise GraphError(
+            400,
+            "badRequest",
+            "The default authentication method cannot be deleted while other methods are "
+            "registered. Change the default sign-in method first.",
         )
 
 
