@@ -17,7 +17,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit import actions, chain
 from audit.models import AuditAnchor
@@ -118,11 +119,11 @@ def _scan(batch: list[tuple], prev: str, refs: set[str], before: str) -> int:  #
     return len(batch)
 
 
-def _batches(lo: int, hi: int) -> Iterator[list[tuple]]:  # type: ignore[type-arg]
+def _batches(db: BaseDatabaseWrapper, lo: int, hi: int) -> Iterator[list[tuple]]:  # type: ignore[type-arg]
     """The rows in id order, in batches; the next batch is fetched by a helper thread while
     this one is checked (psycopg releases the GIL while PostgreSQL works)."""
     pending: queue.Queue[list[tuple] | BaseException | None] = queue.Queue(maxsize=2)  # type: ignore[type-arg]
-    with connection.chunked_cursor() as cursor:
+    with db.chunked_cursor() as cursor:
         cursor.execute(_SELECT, [lo, hi])
 
         def fetch() -> None:
@@ -170,12 +171,12 @@ class _Job:
     snapshot: str = ""
 
 
-def _walk(job: _Job) -> _Span:
+def _walk(job: _Job, db: BaseDatabaseWrapper = connection) -> _Span:
     """Check the rows with lo <= id <= hi. The first row's prev_hash is taken as given (the
     caller links spans); everything after it must link up."""
     span = _Span()
     prev: str | None = None
-    for batch in _batches(job.lo, job.hi):
+    for batch in _batches(db, job.lo, job.hi):
         if prev is None:
             prev = span.first_prev = batch[0][10]
             span.first_id = batch[0][0]
@@ -202,14 +203,21 @@ def _walk(job: _Job) -> _Span:
 
 
 def _walk_in_worker(job: _Job) -> _Span:
-    """A forked worker's share: its own connection, in the parent's exported snapshot."""
+    """A forked worker's share: a connection of its own, in the parent's exported snapshot.
+
+    The worker never touches the connection objects it inherited from its parent (closing one
+    would end the parent's session); it opens a fresh one and leaves by os._exit.
+    """
+    db = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        db.ensure_connection()
+        db.set_autocommit(False)
+        with db.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute(f"SET TRANSACTION SNAPSHOT '{job.snapshot}'")  # validated, not input
-            return _walk(job)
+        return _walk(job, db)
     finally:
-        connection.close()
+        db.close()
 
 
 def _ranges(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
@@ -287,8 +295,6 @@ def verify_chain(*, anchors: dict[int, str] | None = None, workers: int = 1) -> 
 
 
 def _verify_forked(report: Report, given: dict[int, str], workers: int) -> Break | None:
-    # Fork before this process holds a connection: a child must never touch its parent's.
-    connections.close_all()
     with multiprocessing.get_context("fork").Pool(workers) as pool, transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
