@@ -35,15 +35,25 @@ DIRECTORY_CHECKED = "ticket.directory_checked"
 
 # --- The workflow (tickets.workflow) --------------------------------------------------------
 TICKET_CLAIMED = "ticket.claimed"
+TICKET_ASSIGNED = "ticket.assigned"
+TICKET_RELEASED = "ticket.released"
 # data: {"method": "video" | "in_person" | "callback" | ...}
 IDENTITY_VERIFIED = "ticket.identity_verified"
 IDENTITY_REJECTED = "ticket.identity_rejected"
 # The manager confirmed (through their link) or declined. personal: {"manager": upn}
+MANAGER_LINK_SENT = "ticket.manager_link_sent"
 MANAGER_CONFIRMED = "ticket.manager_confirmed"
 MANAGER_DECLINED = "ticket.manager_declined"
 TICKET_APPROVED = "ticket.approved"
 # A separation-of-duties rule stopped someone (outcome "denied"). data: {"rule": "..."}
 SOD_REFUSED = "ticket.sod_refused"
+# The approved change is being carried out by Graph, and how that ended.
+EXECUTION_STARTED = "ticket.execution_started"
+TICKET_EXECUTED = "ticket.executed"
+EXECUTION_FAILED = "ticket.execution_failed"
+TICKET_RETRIED = "ticket.retried"
+TICKET_CONTAINED = "ticket.contained"  # "this wasn't me": sessions revoked, methods locked
+TICKET_TAP_REVEALED = "ticket.tap_revealed"  # never the value
 TICKET_FROZEN = "ticket.frozen"
 TICKET_UNFROZEN = "ticket.unfrozen"
 TICKET_RESTORED = "ticket.restored"  # the requester has access again
@@ -85,6 +95,15 @@ LABELS = {
     DIRECTORY_VIEWED: _("Directory data viewed"),
     DIRECTORY_CHECKED: _("Directory checked"),
     TICKET_CLAIMED: _("Ticket claimed"),
+    TICKET_ASSIGNED: _("Ticket assigned"),
+    TICKET_RELEASED: _("Ticket released"),
+    MANAGER_LINK_SENT: _("Confirmation link sent to the manager"),
+    EXECUTION_STARTED: _("Execution started"),
+    TICKET_EXECUTED: _("Executed"),
+    EXECUTION_FAILED: _("Execution failed"),
+    TICKET_RETRIED: _("Execution retried"),
+    TICKET_CONTAINED: _("Account contained"),
+    TICKET_TAP_REVEALED: _("Temporary Access Pass shown to the requester"),
     IDENTITY_VERIFIED: _("Identity verified"),
     IDENTITY_REJECTED: _("Identity not verified"),
     MANAGER_CONFIRMED: _("Manager confirmed"),
