@@ -47,21 +47,34 @@ class SecretInAuditEvent(ValueError):
     """A caller tried to put something that looks like a secret into an event."""
 
 
+def _text(value: str) -> str:
+    """Text PostgreSQL can store: no NUL, no lone surrogate (each becomes U+FFFD)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else "\ufffd" for c in value)
+    return value
+
+
 def _clean(value: Any, *, where: str) -> Any:
     """JSON-safe copy: str keys; str/int/float/bool/None leaves; anything else as its str."""
     if isinstance(value, Mapping):
         cleaned = {}
         for key, item in value.items():
-            name = str(key)
+            name = _text(str(key))
             if name.lower() in SECRET_KEYS:
                 raise SecretInAuditEvent(f"Audit {where} may not carry a {name!r} field.")
             cleaned[name] = _clean(item, where=where)
         return cleaned
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(item, where=where) for item in value]
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool | int | float):
         return value
-    return str(value)
+    return _text(str(value))
 
 
 def _actor_fields(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, Any]:
@@ -81,7 +94,8 @@ def _client_ip(request: HttpRequest) -> str:
 def _request_fields(request: HttpRequest | None) -> dict[str, Any]:
     if request is None:
         return {"ip": "", "user_agent": ""}
-    return {"ip": _client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300]}
+    user_agent = _text(request.META.get("HTTP_USER_AGENT", "")[:300])
+    return {"ip": _client_ip(request), "user_agent": user_agent}
 
 
 def record(
@@ -118,11 +132,11 @@ def record(
         last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         event = AuditEvent(
             created_at=timezone.now(),
-            action=action,
+            action=_text(action),
             outcome=outcome,
-            ticket_ref=ticket_ref[:32],
-            subject=subject[:254],
-            reason=reason,
+            ticket_ref=_text(ticket_ref[:32]),
+            subject=_text(subject[:254]),
+            reason=_text(reason),
             data=json.loads(data_text),
             personal=json.loads(personal_text),
             pii_salt=secrets.token_hex(16),

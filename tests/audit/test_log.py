@@ -147,3 +147,14 @@ def test_siem_line_is_not_emitted_for_a_rolled_back_event(
         log.record("ticket.approved", ticket_ref="RP-9")
         raise RuntimeError
     assert not [r for r in caplog.records if r.name == "audit.siem"]
+
+
+def test_record_stores_text_postgresql_would_refuse_as_a_replacement_character(db) -> None:  # type: ignore[no-untyped-def]
+    # given text from a hostile or broken client: a NUL and a lone surrogate
+    event = log.record("link.used", subject="a\x00b", reason="x\udcffy", data={"k\x00": "v\ud800"})
+    # when
+    fresh = AuditEvent.objects.get(pk=event.pk)
+    # then the event exists, with U+FFFD in their place, and its hash checks
+    assert (fresh.subject, fresh.reason) == ("a\ufffdb", "x\ufffdy")
+    assert fresh.data == {"k\ufffd": "v\ufffd"}
+    assert chain.event_hash(fresh) == event.hash
