@@ -56,13 +56,13 @@ def run_pages(results: Any, cast: Any, *, label: str, samples: int) -> None:
         user = cast.agent if page.baseline == "queue" else cast.auditor
         found = pages.measure(page, user=user, samples=samples)
         figures[page.name] = found
-        ratio = found["ratio_p95"] or 0
+        ratio = max(found["ratio_p50"] or 0, found["ratio_p95"] or 0)
         results.row(
             f"{page.name} [{label}]",
             f"p50 {found['page']['p50_ms']} ms / p95 {found['page']['p95_ms']} ms, "
             f"{found['page']['queries']} queries; baseline p50 {found['baseline']['p50_ms']} / "
             f"p95 {found['baseline']['p95_ms']} ms; ratio p50 {found['ratio_p50']}× "
-            f"p95 {ratio}×",
+            f"p95 {found['ratio_p95']}×",
             "≤ 3× baseline",
             verdict(ratio <= 3),
         )

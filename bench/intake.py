@@ -1,6 +1,7 @@
 """Intake submissions under load: gunicorn as deployed, the load generator in another process.
 
-Two runs: a closed loop (8 virtual users back to back: the most the stack gives), then an open
+Three runs: one user alone (the service time of a submission, nothing queued), a closed loop
+(8 virtual users back to back: the most the stack gives), then an open
 loop at the goal's 100 submissions/s (does it keep up, and with what p95?). Afterwards a few
 signed-in page views through gunicorn, so the web workers' peak memory includes staff pages.
 """
@@ -100,13 +101,22 @@ def drain(timeout: float = 300) -> dict[str, Any]:
 
 def run(results: Any, *, stack: Any, cast: Any) -> None:
     count = scaled(3000, minimum=300)
+    # Warm-up, not counted: imports, first connections and templates of each gunicorn worker.
+    _load(stack, name="warm-up", count=60, duration=30, concurrency=3, rate=0, first=20_000_000)
+    single = _load(stack, name="single", count=scaled(300, minimum=50), duration=15,
+                   concurrency=1, rate=0, first=10_000_000)  # fmt: skip
     closed = _load(stack, name="closed", count=count, duration=60, concurrency=8, rate=0, first=0)
     opened = _load(stack, name="open", count=scaled(2000, minimum=200), duration=30,
                    concurrency=64, rate=GOAL_RATE, first=count)  # fmt: skip
     pages = _staff_pages(stack, cast)
     drained = drain()
-    results.add("intake", {"closed": closed, "open": opened, "staff_pages_http": pages,
-                           "lookups": drained})  # fmt: skip
+    figures = {"single": single, "closed": closed, "open": opened, "staff_pages_http": pages}
+    results.add("intake", {**figures, "lookups": drained})
+    results.row(
+        "intake, one user (service time, no queueing)",
+        f"{single['submissions_per_s']} submissions/s, POST p50 {single['post_p50_ms']} / p95 "
+        f"{single['post_p95_ms']} ms, GET p50 {single['get_p50_ms']} ms",
+    )
     for found in (closed, opened):
         ok = found["submissions_per_s"] >= GOAL_RATE * 0.98 and found["post_p95_ms"] < GOAL_P95_MS
         results.row(

@@ -34,7 +34,7 @@ psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qAt \
 pg_stop "$TMP/pg"
 pg_start "$TMP/pg" "$PG_PORT"
 pg_createdb "$PG_PORT" recovery_portal
-redis_start "$TMP/redis" "$REDIS_PORT" test
+redis_start "$TMP/redis" "$REDIS_PORT"  # append-only file on, as deployed
 
 export DJANGO_SETTINGS_MODULE=recovery_portal.settings
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/recovery_portal"
