@@ -129,6 +129,9 @@ def _role(assignment: Any, *, via: str) -> RoleFacts:
     definition = getattr(assignment, "role_definition", None)
     return RoleFacts(
         id=assignment.role_definition_id or "",
+        templateId=(definition.template_id if definition else None)
+        or assignment.role_definition_id
+        or "",
         displayName=(definition.display_name if definition else None) or ROLE_NAME_FALLBACK,
         via=via,
     )

@@ -77,6 +77,11 @@ def build_client(*, credential: MsalCredential | None = None) -> GraphServiceCli
         scopes=[settings.GRAPH_SCOPE],
         allowed_hosts=[host],  # exact: any other host would get no Authorization header
     )
+    if settings.GRAPH_CLOUD == "simulated":
+        # kiota allows plain http for loopback names only; the simulated tenant also runs as
+        # a compose service ("simulated" never points at a real tenant, which is https-only).
+        provider = auth.access_token_provider
+        provider.LOCALHOST_STRINGS = {*provider.LOCALHOST_STRINGS, host}  # type: ignore[attr-defined]
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(
             settings.GRAPH_TIMEOUT_SECONDS, connect=min(10, settings.GRAPH_TIMEOUT_SECONDS)

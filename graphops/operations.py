@@ -5,7 +5,7 @@ Callers (tickets) import this module and ``graphops.signals``; nothing else of g
 Parameters per kind (``params``) and what lands in ``result`` (never a secret):
 
 - DIRECTORY_LOOKUP: {} → {"user": {...}, "manager": {...} | None, "is_privileged": bool,
-  "privileged_roles": [{"id", "displayName", "templateId", "via"}], "methods": [...]}
+  "privileged_roles": [{"id", "templateId", "displayName", "via"}], "methods": [...]}
 - LOOKUP_USER: {} → {"user": {"id", "userPrincipalName", "displayName", "accountEnabled",
   "department", "jobTitle", "employeeId", "mail", "onPremisesSyncEnabled"}}
 - GET_MANAGER: {} → {"manager": {"id", "displayName", "userPrincipalName", "mail"} | None}

@@ -46,7 +46,8 @@ class ManagerFacts(TypedDict):
 
 
 class RoleFacts(TypedDict):
-    id: str  # the role definition (template) id
+    id: str  # the role definition id (for built-in roles, the template id)
+    templateId: str
     displayName: str
     via: str  # "direct", "eligible", or "group:<group id>"
 

@@ -185,6 +185,14 @@ class LoginHandler(_Handler):
     tenant: Tenant
     base_url: str
     signing_key: rsa.RSAPrivateKey
+    tls: ssl.SSLContext
+
+    def setup(self) -> None:
+        # The TLS handshake happens here, in the connection's own thread: a client that
+        # connects and never speaks must not stall the accept loop.
+        self.request.settimeout(30)
+        self.request = self.tls.wrap_socket(self.request, server_side=True)
+        super().setup()
 
     def serve(self, method: str) -> None:
         path, _ = _clean_path(self.path)
@@ -225,6 +233,8 @@ class SimServer:
         signing_key: rsa.RSAPrivateKey,
     ) -> None:
         graph_handler = type("BoundGraph", (GraphHandler,), {"tenant": tenant, "control": control})
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
         login_handler = type(
             "BoundLogin",
             (LoginHandler,),
@@ -232,13 +242,11 @@ class SimServer:
                 "tenant": tenant,
                 "base_url": login_base_url,
                 "signing_key": signing_key,
+                "tls": context,
             },
         )
         self.graph = ThreadingHTTPServer((host, graph_port), graph_handler)
         self.login = ThreadingHTTPServer((host, login_port), login_handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-        self.login.socket = context.wrap_socket(self.login.socket, server_side=True)
         self.graph.daemon_threads = self.login.daemon_threads = True
         self.threads = [
             threading.Thread(target=s.serve_forever, daemon=True) for s in (self.graph, self.login)

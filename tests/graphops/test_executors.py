@@ -12,6 +12,7 @@ from django.utils import timezone
 from graphops import operations
 from graphops.models import GraphOperation, Kind, OpStatus
 from graphops.simtenant.seed import object_id
+from graphops.simtenant.shapes import ROLE_NAMES
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +62,7 @@ def test_check_privileged_finds_direct_eligible_and_group_roles(
     assert done.result["is_privileged"] is True
     assert done.result["privileged_roles"][0]["displayName"] == role
     assert done.result["privileged_roles"][0]["via"].startswith(via)
+    assert done.result["privileged_roles"][0]["templateId"] in ROLE_NAMES
 
 
 def test_get_manager_of_the_top_of_the_tree_is_none(simtenant, run_operation):
@@ -312,3 +314,15 @@ def test_client_request_id_is_the_operation_id(simtenant, run_operation):
     # then
     ids = {r["client_request_id"] for r in simtenant.requests() if "/v1.0/users/" in r["path"]}
     assert ids == {str(done.pk)}
+
+
+def test_simulated_cloud_accepts_plain_http_on_its_own_host_name(
+    simtenant, settings, run_operation
+):
+    # given: the compose case, the simulator on a non-loopback name (nothing listens there)
+    settings.GRAPH_BASE_URL = simtenant.url.replace("127.0.0.1", "127.0.0.2") + "/v1.0"
+    # when
+    done = run_operation(_request(Kind.LOOKUP_USER))
+    # then: the request was sent (and found no server), not refused by kiota as non-https
+    assert done.status == OpStatus.PENDING
+    assert done.error_code == "unreachable"
