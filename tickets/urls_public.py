@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets.views import public
+from tickets.views import public, reveal
 
 urlpatterns = [
     # Triage: the seeds' self-help paths before any request to IT.
@@ -21,4 +21,6 @@ urlpatterns = [
     # "This wasn't me" (the link mailed to the account holder and the manager).
     path("not-me/", public.not_me, name="public_not_me"),
     path("not-me/confirm/", public.not_me_report, name="public_not_me_report"),
+    # The requester's once-only reveal of the Temporary Access Pass (workflow's view).
+    path("status/reveal/", reveal.requester_reveal, name="public_status_reveal"),
 ]

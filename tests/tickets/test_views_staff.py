@@ -473,3 +473,58 @@ def test_queue_with_filters_keeps_its_query_count(
 def _refs(client, params) -> set[str]:  # type: ignore[no-untyped-def]
     page = client.get("/staff/queue/", params).context["page"]
     return {t.reference for t in page.object_list}
+
+
+# --- The requester's reveal on the status page (public) ----------------------------------------
+
+
+def _ready_for_requester(agent, approver):  # type: ignore[no-untyped-def]
+    from tickets import intake
+
+    code = intake.new_claim_code()
+    ticket = make_ticket(reference="RP-7K3M-Q9TX")  # the intake's reference format
+    Ticket.objects.filter(pk=ticket.pk).update(
+        claim_code_hash=intake.hash_claim_code(ticket.reference, code)
+    )
+    verify(ticket, agent, the_plan=casework.plan(revoke_sessions=False, remove_methods="none"))
+    workflow.decide_as_manager(
+        casework.last_link_token(), by=casework.make_manager(), confirm=True, reason="Ok"
+    )
+    workflow.approve(ticket, by=approver)
+    op = GraphOperation.objects.get(correlation=ticket.reference, kind="issue_tap")
+    casework.finish(op, result={"tap_id": "t1"}, secret="Requester-TAP-77")
+    return ticket, code
+
+
+def test_requester_reveal_shows_the_pass_once(client, agent, approver) -> None:  # type: ignore[no-untyped-def]
+    # given
+    ticket, code = _ready_for_requester(agent, approver)
+    form = {"reference": ticket.reference, "claim_code": code}
+    # when
+    first = client.post(reverse("public_status_reveal"), form)
+    second = client.post(reverse("public_status_reveal"), form)
+    # then
+    assert first.status_code == 200 and "Requester-TAP-77" in first.content.decode()
+    assert "no-store" in first["Cache-Control"]
+    assert second.status_code == 410 and "Requester-TAP-77" not in second.content.decode()
+
+
+def test_requester_reveal_works_from_the_status_page_session(client, agent, approver) -> None:  # type: ignore[no-untyped-def]
+    ticket, code = _ready_for_requester(agent, approver)
+    client.post(reverse("public_status_check"), {"reference": ticket.reference, "claim_code": code})
+    response = client.post(reverse("public_status_reveal"))
+    assert response.status_code == 200 and "Requester-TAP-77" in response.content.decode()
+
+
+def test_requester_reveal_refuses_a_wrong_claim_code(client, agent, approver) -> None:  # type: ignore[no-untyped-def]
+    ticket, _ = _ready_for_requester(agent, approver)
+    response = client.post(
+        reverse("public_status_reveal"),
+        {"reference": ticket.reference, "claim_code": "0000-0000-0000-0000"},
+    )
+    assert response.status_code == 404
+    assert workflow.requester_may_reveal(Ticket.objects.get(pk=ticket.pk))
+
+
+def test_requester_reveal_refuses_get(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get(reverse("public_status_reveal")).status_code == 405
