@@ -1,0 +1,64 @@
+"""tickets.policy: one place, safe defaults, loud failures on bad overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from tickets import policy
+from tickets.models import MethodRemoval, TapChannel, VerificationMethod
+
+
+def test_policy_defaults_are_the_safe_ones() -> None:
+    # when
+    p = policy.build()
+    # then
+    assert set(p.verification_methods) == set(VerificationMethod.values)
+    assert p.treat_unknown_as_privileged is True
+    assert p.privileged_cooling_off_minutes > 0
+    assert p.trusted_phone_requires_sync is True
+    assert p.tap_default_usable_once is True
+    assert p.tap_default_channel == TapChannel.REQUESTER
+    assert p.tap_reveal_window <= dt.timedelta(hours=1)
+    assert p.plan_for("lost").remove_methods == MethodRemoval.LOST_DEVICE
+    assert p.plan_for("lost").revoke_sessions is True
+    assert p.plan_for("broken").revoke_sessions is False
+    assert p.sla("critical") < p.sla("high") < p.sla("normal") < p.sla("low")
+
+
+def test_policy_reads_overrides_from_settings(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.RECOVERY_POLICY = {
+        "verification_methods": ["video_id", "in_person"],
+        "privileged_cooling_off_minutes": 0,
+        "sla_minutes": {"critical": 30},
+        "plans": {"broken": {"revoke_sessions": True}},
+    }
+    p = policy.current()
+    assert p.verification_methods == ("video_id", "in_person")
+    assert p.cooling_off == dt.timedelta(0)
+    assert p.sla("critical") == dt.timedelta(minutes=30)
+    assert p.sla("low") == policy.Policy().sla("low")
+    assert p.plan_for("broken").revoke_sessions is True
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"verification_methods": ["knowledge_questions"]},
+        {"verification_methods": []},
+        {"tap_channels": ["email"]},
+        {"tap_channels": ["agent"], "tap_default_channel": "requester"},
+        {"tap_default_lifetime_minutes": 5},
+        {"privileged_cooling_off_minutes": -1},
+        {"no_manager_route": "nobody"},
+        {"sla_minutes": {"high": 0}},
+        {"plans": {"lost": {"remove_methods": "everything"}}},
+        {"plans": {"meteor": {}}},
+        {"cooling_off": 0},  # a typo of privileged_cooling_off_minutes
+    ],
+)
+def test_policy_refuses_a_bad_override(overrides) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ImproperlyConfigured, match="RECOVERY_POLICY"):
+        policy.build(overrides)
