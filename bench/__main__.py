@@ -62,7 +62,8 @@ def run_pages(results: Any, cast: Any, *, label: str, samples: int) -> None:
             f"p50 {found['page']['p50_ms']} ms / p95 {found['page']['p95_ms']} ms, "
             f"{found['page']['queries']} queries; baseline p50 {found['baseline']['p50_ms']} / "
             f"p95 {found['baseline']['p95_ms']} ms; ratio p50 {found['ratio_p50']}× "
-            f"p95 {found['ratio_p95']}×",
+            f"p95 {found['ratio_p95']}× (Django CPU p50 {found['page']['cpu_p50_ms']} vs "
+            f"{found['baseline']['cpu_p50_ms']} ms)",
             "≤ 3× baseline",
             verdict(ratio <= 3),
         )
@@ -90,7 +91,8 @@ def run_verify(results: Any) -> None:
     results.row(
         "audit_verify",
         f"{found['events']:,} events in {found['verify_seconds']} s = "
-        f"{found['verify_per_s']:,}/s ({found['verify_wall_per_s']:,}/s with start-up); "
+        f"{found['verify_per_s']:,}/s ({found['verify_wall_per_s']:,}/s with start-up, "
+        f"{found['verify_per_cpu_s']:,} per CPU-second); "
         f"bare read {found['bare_read_per_s']:,}/s, ratio {found['ratio']}×; "
         f"peak RSS {found['verify_peak_rss_mib']} MiB",
         "≥ 100,000 events/s",

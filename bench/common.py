@@ -128,3 +128,14 @@ class Results:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT MET"
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process tree: the process, the children it reaped, its live children."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK") + sum(cpu_seconds(c) for c in children(pid))

@@ -9,6 +9,7 @@ signed-in page views through gunicorn, so the web workers' peak memory includes 
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -28,12 +29,14 @@ GOAL_P95_MS = 150.0
 def _load(stack: Any, *, name: str, count: int, duration: float, concurrency: int,
           rate: float, first: int) -> dict[str, Any]:  # fmt: skip
     out = stack.log_dir / f"loadgen-{name}.json"
+    cpu_before, gen_before = stack.cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [sys.executable, "-m", "bench.loadgen", "--url", f"http://127.0.0.1:{stack.web_port}",
          "--count", str(count), "--duration", str(duration), "--concurrency", str(concurrency),
          "--rate", str(rate), "--first", str(first), "--out", str(out)],
         cwd=ROOT, check=True, timeout=duration + 120,
     )  # fmt: skip
+    cpu_after, gen_after = stack.cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
     found = json.loads(Path(out).read_text())
     rows = found["results"]
     ok = [r for r in rows if r.get("post_status") == 200]
@@ -47,7 +50,14 @@ def _load(stack: Any, *, name: str, count: int, duration: float, concurrency: in
     for r in rows:
         key = str(r.get("post_status", "get " + str(r.get("get_status", "error"))))
         statuses[key] = statuses.get(key, 0) + 1
+    done = max(1, len(ok))
+    cpu_ms = {k: round((cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 / done, 1) for k in cpu_after}
+    cpu_ms["loadgen"] = round(
+        (gen_after.ru_utime + gen_after.ru_stime - gen_before.ru_utime - gen_before.ru_stime)
+        * 1000 / done, 1
+    )  # fmt: skip
     return {
+        "cpu_ms_per_submission": cpu_ms,
         "mode": f"open loop at {rate}/s" if rate else f"closed loop, {concurrency} users",
         "submitted": len(rows),
         "accepted": len(ok),
@@ -112,10 +122,13 @@ def run(results: Any, *, stack: Any, cast: Any) -> None:
     drained = drain()
     figures = {"single": single, "closed": closed, "open": opened, "staff_pages_http": pages}
     results.add("intake", {**figures, "lookups": drained})
+    cpu = single["cpu_ms_per_submission"]
     results.row(
         "intake, one user (service time, no queueing)",
         f"{single['submissions_per_s']} submissions/s, POST p50 {single['post_p50_ms']} / p95 "
-        f"{single['post_p95_ms']} ms, GET p50 {single['get_p50_ms']} ms",
+        f"{single['post_p95_ms']} ms, GET p50 {single['get_p50_ms']} ms; CPU per submission "
+        f"(GET + POST + its lookup): {sum(cpu.values()):.0f} ms = "
+        + ", ".join(f"{k} {v}" for k, v in cpu.items()),
     )
     for found in (closed, opened):
         ok = found["submissions_per_s"] >= GOAL_RATE * 0.98 and found["post_p95_ms"] < GOAL_P95_MS

@@ -17,15 +17,16 @@ def _pages(rows: list[str], data: dict[str, Any]) -> None:
         return
     rows += [
         "| page | rows | p50 / p95 (ms) | baseline p50 / p95 (ms) | ratio p50 / p95 | "
-        "queries (small → full) | baseline queries |",
-        "|---|---|---|---|---|---|---|",
+        "Django CPU p50: page / baseline (ms) | queries (small → full) | baseline queries |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, f in full.items():
         q_small = small.get(name, {}).get("page", {}).get("queries", "–")
         rows.append(
             f"| {name} | {f['rows']} | {f['page']['p50_ms']} / {f['page']['p95_ms']} | "
             f"{f['baseline']['p50_ms']} / {f['baseline']['p95_ms']} | "
-            f"{f['ratio_p50']}× / {f['ratio_p95']}× | {q_small} → {f['page']['queries']} | "
+            f"{f['ratio_p50']}× / {f['ratio_p95']}× | {f['page'].get('cpu_p50_ms')} / "
+            f"{f['baseline'].get('cpu_p50_ms')} | {q_small} → {f['page']['queries']} | "
             f"{f['baseline']['queries']} |"
         )
     if small:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, children, vm_hwm_kib
+from bench.common import ROOT, children, cpu_seconds, vm_hwm_kib
 
 VENV_BIN = ROOT / ".venv" / "bin"
 
@@ -159,6 +159,20 @@ class Stack:
             "celery_children_mib": mib(children(self.worker.pid)),
             "simtenant_mib": mib([self.sim.proc.pid]),
         }
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each part (process trees, reaped children included)."""
+        tmp = Path(os.environ.get("RP_BENCH_TMP") or tempfile.gettempdir())
+        found = {
+            "gunicorn": cpu_seconds(self.web.pid),
+            "celery": cpu_seconds(self.worker.pid),
+            "simtenant": cpu_seconds(self.sim.proc.pid),
+        }
+        for name, pid_file in (("postgres", tmp / "pg" / "data" / "postmaster.pid"),
+                               ("redis", tmp / "redis" / "redis.pid")):  # fmt: skip
+            if pid_file.exists():
+                found[name] = cpu_seconds(int(pid_file.read_text().split()[0]))
+        return found
 
     def stop(self) -> None:
         for proc in (self.web, self.worker, self.sim.proc):

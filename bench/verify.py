@@ -58,6 +58,7 @@ def run_command() -> dict[str, Any]:
         "checked": checked,
         "seconds": seconds,
         "wall_seconds": wall,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
     }
 
@@ -75,6 +76,8 @@ def measure() -> dict[str, Any]:
         "verify_wall_seconds": round(command["wall_seconds"], 2),
         "verify_wall_per_s": round(command["checked"] / command["wall_seconds"]),
         "ratio": round(command["seconds"] / bare_seconds, 2),
+        "verify_cpu_seconds": round(command["cpu_seconds"], 2),
+        "verify_per_cpu_s": round(command["checked"] / command["cpu_seconds"]),
         "verify_peak_rss_mib": command["peak_rss_mib"],
         "output": command["output"],
     }
