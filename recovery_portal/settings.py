@@ -279,6 +279,28 @@ LOGGING = {
 # --- Portal policy ----------------------------------------------------------------------------
 # Work e-mail domains that the intake accepts (the tenant's verified domains).
 TENANT_DOMAINS = [d.lower() for d in env.csv("TENANT_DOMAINS", "contoso.example")]
+
+
+def _rate(name: str, default: str) -> str:
+    """A django-ratelimit rate, "N/s|m|h|d" (or "N/5m"), checked at start."""
+    value = env.string(name, default).strip()
+    count, _slash, period = value.partition("/")
+    unit, multiple = period[-1:], period[:-1]
+    well_formed = count.isdigit() and unit in ("s", "m", "h", "d")
+    if not well_formed or not (multiple == "" or multiple.isdigit()):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 10/h or 5/15m.")
+    return value
+
+
+# Public intake and status page limits, per client IP and per account (UPN) or reference.
+# Without Redis the status page refuses codes (fails closed); the intake still files (open).
+RP_INTAKE_RATE_PER_IP = _rate("RP_INTAKE_RATE_PER_IP", "10/h")
+RP_INTAKE_RATE_PER_UPN = _rate("RP_INTAKE_RATE_PER_UPN", "3/d")
+RP_STATUS_RATE_PER_IP = _rate("RP_STATUS_RATE_PER_IP", "30/h")
+RP_STATUS_RATE_PER_REFERENCE = _rate("RP_STATUS_RATE_PER_REFERENCE", "10/h")
+# Behind a reverse proxy: the request.META key with the client's address as the proxy sets it
+# (e.g. HTTP_X_REAL_IP), or every visitor counts as the proxy for the per-IP limits.
+RATELIMIT_IP_META_KEY = env.string("RP_CLIENT_IP_META_KEY", "") or None
 # Key that encrypts a TAP between its creation and its one reveal (Fernet, urlsafe base64).
 TAP_ENCRYPTION_KEY = env.string("TAP_ENCRYPTION_KEY", "")
 if not TAP_ENCRYPTION_KEY and not (DEBUG or DEMO_MODE):

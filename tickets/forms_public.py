@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -56,6 +56,7 @@ TRIAGE_QUESTIONS: dict[str, dict[str, Any]] = {
 
 
 class TriageForm(forms.Form):
+    label_suffix = ""
     step = forms.ChoiceField(choices=[(k, k) for k in TRIAGE_QUESTIONS], widget=forms.HiddenInput)
     answer = forms.ChoiceField(
         widget=forms.RadioSelect,
@@ -65,11 +66,12 @@ class TriageForm(forms.Form):
         },
     )
 
-    def __init__(self, *args: Any, step: str, **kwargs: Any) -> None:
-        super().__init__(*args, initial={"step": step}, **kwargs)
+    def __init__(self, data: Any = None, *, step: str) -> None:
+        super().__init__(data, initial={"step": step})
         question = TRIAGE_QUESTIONS[step]
-        self.fields["answer"].label = question["legend"]
-        self.fields["answer"].choices = question["choices"]
+        answer = cast(forms.ChoiceField, self.fields["answer"])
+        answer.label = question["legend"]
+        answer.choices = question["choices"]
 
 
 # --- The IT request --------------------------------------------------------------------------
@@ -102,6 +104,8 @@ def _text(label: Any, max_length: int, *, required: bool = True, **kw: Any) -> f
 
 class IntakeForm(forms.Form):
     """The IT request template from the seeds, field by field."""
+
+    label_suffix = ""
 
     full_name = _text(_("Full name"), 120, what=_("your full name"))
     upn = forms.EmailField(
@@ -284,6 +288,7 @@ class IntakeForm(forms.Form):
 
 
 class StatusForm(forms.Form):
+    label_suffix = ""
     reference = forms.CharField(
         label=_("Reference"),
         max_length=32,

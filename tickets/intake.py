@@ -53,13 +53,6 @@ _CLAIM_SALT = "tickets.intake.claim_code"
 _NOT_ME_SALT = "tickets.intake.not_me"
 _STATUS_GRANT_KEY = "tickets.status_grant"
 
-# Defaults; settings may override each (see recovery_portal/settings.py).
-DEFAULT_RATES = {
-    "RP_INTAKE_RATE_PER_IP": "10/h",
-    "RP_INTAKE_RATE_PER_UPN": "3/d",
-    "RP_STATUS_RATE_PER_IP": "30/h",
-    "RP_STATUS_RATE_PER_REFERENCE": "10/h",
-}
 STATUS_GRANT_SECONDS = 30 * 60
 
 
@@ -79,11 +72,26 @@ TRIAGE_NEXT: dict[tuple[str, str], str | TriagePath] = {
 }
 
 
-def triage_answer(step: str, answer: str) -> str | TriagePath:
-    """Where an answer leads. Reaching a path counts one for that path (for reporting)."""
+# Counting is capped per client address, so that a script clicking through the triage cannot
+# inflate the figures or grow the (append-only) audit trail without bound.
+TRIAGE_COUNT_RATE = "20/h"
+
+
+def triage_answer(
+    step: str, answer: str, *, request: HttpRequest | None = None
+) -> str | TriagePath:
+    """Where an answer leads. Reaching a path counts one for it; a self-help path also records
+    an audit event (the path only: no address, no personal data) for the reports."""
     target = TRIAGE_NEXT[(step, answer)]
-    if isinstance(target, TriagePath):
-        count_deflection(target)
+    if not isinstance(target, TriagePath):
+        return target
+    if request is not None:
+        verdict = _hit(request, group="triage:ip", value=None, rate=TRIAGE_COUNT_RATE)
+        if verdict is Throttle.LIMITED:
+            return target
+    count_deflection(target)
+    if target != TriagePath.REQUEST_FORM:
+        log.record(actions.TRIAGE_DEFLECTED, data={"path": target.value})
     return target
 
 
@@ -114,9 +122,12 @@ def new_claim_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, CLAIM_CODE_LENGTH, 4))
 
 
+_LOOK_ALIKES = str.maketrans("ILO", "110")
+
+
 def normalize_code(value: str) -> str:
     """What a person types, as the canonical symbols: case, spaces, dashes and look-alikes."""
-    cleaned = value.upper().translate(str.maketrans({"I": "1", "L": "1", "O": "0"}))
+    cleaned = value.upper().translate(_LOOK_ALIKES)
     return "".join(ch for ch in cleaned if ch not in " -\t")
 
 
@@ -192,7 +203,7 @@ class Throttle(enum.Enum):
 
 
 def _rate(name: str) -> str:
-    return str(getattr(settings, name, DEFAULT_RATES[name]))
+    return str(getattr(settings, name))  # RP_*_RATE_* in recovery_portal/settings.py
 
 
 def _hit(request: HttpRequest, *, group: str, value: str | None, rate: str) -> Throttle:
@@ -390,9 +401,12 @@ def on_operation_finished(sender: object, *, operation: GraphOperation, **_: obj
     """Receiver of graphops' ``operation_finished``: directory lookups of intake tickets."""
     if operation.kind != Kind.DIRECTORY_LOOKUP or not operation.correlation:
         return
-    ticket = Ticket.objects.filter(reference=operation.correlation).first()
-    if ticket is not None:
-        record_directory_lookup(ticket, operation=operation)
+    try:
+        ticket = Ticket.objects.filter(reference=operation.correlation).first()
+        if ticket is not None:
+            record_directory_lookup(ticket, operation=operation)
+    except Exception:  # a receiver must not raise; say so where someone will look
+        logger.exception("directory lookup %s not recorded on its ticket", operation.pk)
 
 
 @transaction.atomic
@@ -525,7 +539,8 @@ def report_not_me(token: str, *, request: HttpRequest | None = None) -> Ticket:
     used = NotMeLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
     if used != 1:
         raise NotMeLinkInvalid
-    who = NotMeLink.Recipient(link.recipient).label
+    # Staff-facing text stays in English whatever the reporter's language.
+    who = {"account": "account holder", "manager": "manager of record"}[link.recipient]
     reason = f"Reported as not requested by the {who} (e-mailed link)."
     ticket = workflow.report_not_me(link.ticket, reason=reason, request=request)
     log.record(
@@ -625,7 +640,7 @@ def ticket_from_status_grant(request: HttpRequest) -> Ticket | None:
     grant = request.session.get(_STATUS_GRANT_KEY)
     if not isinstance(grant, dict) or int(grant.get("until", 0)) < time.time():
         return None
-    return Ticket.objects.filter(pk=grant.get("ticket")).first()
+    return Ticket.objects.filter(pk=int(grant.get("ticket", 0))).first()
 
 
 def revoke_status_access(request: HttpRequest) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 from django.core import mail
+from django.utils import translation
 
 from graphops import ledger
 from graphops.models import GraphOperation, Kind
@@ -273,3 +274,18 @@ def test_report_not_me_after_restore_alerts_security_all_the_same(
     assert "URGENT" in alert.subject
     with pytest.raises(intake.NotMeLinkInvalid):
         intake.report_not_me(token)
+
+
+def test_mails_are_written_in_the_language_of_the_request(
+    django_capture_on_commit_callbacks,
+) -> None:  # type: ignore[no-untyped-def]
+    # given a request made in French
+    with translation.override("fr"), django_capture_on_commit_callbacks(execute=True):
+        ticket = intake.submit_request(REQUEST).ticket
+    # when the lookup finishes (in a worker, whose own language is English)
+    finish_lookup(lookup_of(ticket), django_capture_on_commit_callbacks, result=FOUND_RESULT)
+    # then every mail about it is in French
+    subjects = sorted(m.subject for m in mail.outbox)
+    assert subjects[0].startswith("Demande de récupération")
+    assert any(s.startswith("Une récupération a été demandée pour votre compte") for s in subjects)
+    assert all("Bonjour" in m.body for m in mail.outbox)

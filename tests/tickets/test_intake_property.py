@@ -20,7 +20,7 @@ ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
 LONG_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=250, max_size=2500)
 VALID = {
     "full_name": st.sampled_from(["Mario Rossi", "Zoë O'Brien-Łukasz", "李小龍"]),
-    "upn": st.from_regex(r"[a-z][a-z0-9.]{0,20}@contoso\.example", fullmatch=True),
+    "upn": st.from_regex(r"[a-z](\.?[a-z0-9]){0,20}@contoso\.example", fullmatch=True),
     "department": st.just("Finance"),
     "urgency": st.sampled_from(["low", "normal", "high", "critical"]),
     "blocked_work": st.just(""),

@@ -132,15 +132,14 @@ def redis_down(settings):  # type: ignore[no-untyped-def]
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
-    saved = app.conf.broker_url
+    # Fresh pools for the dead address; the live ones are put back untouched afterwards (kombu
+    # keeps them in process-wide registries that other tests' workers go on using).
+    saved = app.conf.broker_url, app._pool, app.amqp._producer_pool
     app.conf.broker_url = DEAD_REDIS
-    app.pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
     yield
-    app.conf.broker_url = saved
-    app._pool = None
-    app.amqp._producer_pool = None
+    app.conf.broker_url, app._pool, app.amqp._producer_pool = saved
 
 
 def test_request_is_filed_when_redis_is_unreachable(

@@ -112,6 +112,28 @@ def test_triage_answer_counts_without_personal_data(client) -> None:  # type: ig
     row = TriageDeflection.objects.get()
     assert row.count == 2
     assert {f.name for f in TriageDeflection._meta.get_fields()} == {"id", "path", "day", "count"}
+    # and the audit events for the reports carry the path, no address, no browser
+    events = AuditEvent.objects.filter(action="triage.deflected")
+    assert [e.data for e in events] == [{"path": "personal_account"}] * 2
+    assert all(not e.ip and not e.user_agent and e.actor_id is None for e in events)
+
+
+def test_triage_counting_is_capped_per_address(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # given at most two counted answers an hour from one address
+    monkeypatch.setattr(intake, "TRIAGE_COUNT_RATE", "2/h")
+    # when a script answers five times
+    for _ in range(5):
+        response = client.post(reverse("public_answer"), {"step": "backup", "answer": "yes"})
+        assert response.status_code == 302  # the person is still guided every time
+    # then only two were counted
+    assert TriageDeflection.objects.get().count == 2
+    assert AuditEvent.objects.filter(action="triage.deflected").count() == 2
+
+
+def test_triage_reaching_the_form_is_counted_but_not_as_self_help(client) -> None:  # type: ignore[no-untyped-def]
+    client.post(reverse("public_answer"), {"step": "other_method", "answer": "no"})
+    assert TriageDeflection.objects.get().path == TriagePath.REQUEST_FORM
+    assert not AuditEvent.objects.filter(action="triage.deflected").exists()
 
 
 @pytest.mark.parametrize(
@@ -356,3 +378,16 @@ def test_not_me_link_refuses_a_forged_token(client) -> None:  # type: ignore[no-
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert client.post(reverse("public_not_me_report"), {"t": forged}).status_code == 400
     assert Ticket.objects.get(reference=reference).status == Status.NEW
+
+
+def test_status_case_polled_by_htmx_after_the_grant_leaves_the_page_alone(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(reverse("public_status_case"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+
+
+def test_status_case_polls_only_while_the_case_moves(client) -> None:  # type: ignore[no-untyped-def]
+    reference, code = shown_secrets(submit(client))
+    client.post(reverse("public_status_check"), {"reference": reference, "claim_code": code})
+    assert "hx-trigger" in client.get(reverse("public_status_case")).content.decode()
+    Ticket.objects.filter(reference=reference).update(status=Status.EXECUTED)
+    assert "hx-trigger" not in client.get(reverse("public_status_case")).content.decode()

@@ -61,7 +61,7 @@ def answer(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         template = "start.html" if step == "account" else "question.html"
         return render(request, f"tickets/public/{template}", {"form": form}, status=400)
-    target = intake.triage_answer(step, form.cleaned_data["answer"])
+    target = intake.triage_answer(step, form.cleaned_data["answer"], request=request)
     if isinstance(target, TriagePath):
         return redirect(GUIDE_URLS[target])
     return redirect("public_question", step=target)
@@ -148,7 +148,12 @@ def status_check(request: HttpRequest) -> HttpResponse:
 def status_case(request: HttpRequest) -> HttpResponse:
     ticket = intake.ticket_from_status_grant(request)
     if ticket is None:
-        return redirect("public_status")
+        # htmx polling after the grant ran out: leave the page as it is (no swap).
+        return (
+            HttpResponse(status=204)
+            if request.headers.get("HX-Request")
+            else redirect("public_status")
+        )
     context = {"ticket": ticket, "case": intake.case_view(ticket)}
     return _no_store(render(request, "tickets/public/status.html", context))
 
