@@ -221,7 +221,7 @@ class VerificationForm(forms.Form):
             revoke_sessions=data["revoke_sessions"],
             ca_exclusion_minutes=data.get("ca_exclusion_minutes"),
         )
-        self.evidence = workflow.Evidence(
+        self.evidence_record = workflow.Evidence(
             method=data["method"],
             notes=data["evidence"],
             liveness_prompts=tuple(data["prompts"]) if data["method"] == "video_id" else (),

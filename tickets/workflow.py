@@ -17,7 +17,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from django.conf import settings
 from django.core import signing
@@ -30,6 +30,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 
 from audit import log
 from graphops import operations
@@ -53,7 +54,10 @@ from tickets.models import (
 from tickets.roles import Role
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
+    from django.contrib.auth.models import AnonymousUser, User
+
+    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
+    Staff = User | AnonymousUser
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -113,7 +117,8 @@ def _move(ticket: Ticket, *, from_: Iterable[str], to: str, **fields: Any) -> Ti
     if updated != 1:
         ticket.refresh_from_db()
         raise TransitionRefused(
-            f"Ticket {ticket.reference} is {ticket.status}; cannot move to {to}."
+            _("Ticket %(ref)s is “%(status)s” now: someone moved it meanwhile; reload the page.")
+            % {"ref": ticket.reference, "status": ticket.get_status_display()}
         )
     ticket.refresh_from_db()
     return ticket
@@ -170,7 +175,7 @@ def _check_not_party(ticket: Ticket, *, by: Any, request: Any) -> None:
             ticket,
             by=by,
             rule="account_holder",
-            message="You cannot take part in the recovery of your own account.",
+            message=_("You cannot take part in the recovery of your own account."),
             request=request,
         )
     if is_requester(by, ticket):
@@ -178,7 +183,7 @@ def _check_not_party(ticket: Ticket, *, by: Any, request: Any) -> None:
             ticket,
             by=by,
             rule="requester",
-            message="You asked for this recovery: someone else must handle it.",
+            message=_("You asked for this recovery: someone else must handle it."),
             request=request,
         )
 
@@ -230,7 +235,7 @@ def _alert_after_commit(ticket: Ticket, headline: str, detail: str) -> None:
 
 @_audits_refusals
 @transaction.atomic
-def claim(ticket: Ticket, *, by: User, request: HttpRequest | None = None) -> Ticket:
+def claim(ticket: Ticket, *, by: Staff, request: HttpRequest | None = None) -> Ticket:
     """The agent takes the case: NEW → IN_VERIFICATION, assigned to them.
 
     Precondition: ``by`` may work tickets and is not the account holder or requester. A case
@@ -258,14 +263,14 @@ def claim(ticket: Ticket, *, by: User, request: HttpRequest | None = None) -> Ti
 
 @_audits_refusals
 @transaction.atomic
-def assign(ticket: Ticket, *, to: User, by: User, request: HttpRequest | None = None) -> Ticket:
+def assign(ticket: Ticket, *, to: User, by: Staff, request: HttpRequest | None = None) -> Ticket:
     """Hand an open case to another agent. Precondition: both may work tickets."""
     _require(by, "tickets.work_ticket")
     if not to.is_active or not to.has_perm("tickets.work_ticket"):
-        raise TransitionRefused("That person cannot work on recovery tickets.")
+        raise TransitionRefused(_("That person cannot work on recovery tickets."))
     _check_not_party(ticket, by=to, request=request)
     if ticket.status not in (Status.NEW, Status.IN_VERIFICATION, Status.VERIFIED):
-        raise TransitionRefused("Only a case not yet approved can change hands.")
+        raise TransitionRefused(_("Only a case not yet approved can change hands."))
     ticket = _move(ticket, from_=[ticket.status], to=ticket.status, assigned_to=to)
     log.record(
         "ticket.assigned",
@@ -294,17 +299,17 @@ class Evidence:
 def _evidence_problem(ticket: Ticket, evidence: Evidence) -> str:
     pol = policy_module.current()
     if evidence.method not in pol.verification_methods:
-        return "This verification method is not accepted by the policy."
+        return _("This verification method is not accepted by the policy.")
     if len(evidence.notes.strip()) < 10:
-        return "Describe what you checked (at least a sentence)."
+        return _("Describe what you checked (at least a sentence).")
     if evidence.method == VerificationMethod.VIDEO_ID and not evidence.liveness_prompts:
-        return "A video verification needs the liveness prompts the page proposed."
+        return _("A video verification needs the liveness prompts the page proposed.")
     if evidence.method == VerificationMethod.TRUSTED_CALLBACK and (
         evidence.callback_number not in execution.trusted_phone_numbers(ticket)
     ):
-        return "Call back only a number from a trusted record, never one from the request."
+        return _("Call back only a number from a trusted record, never one from the request.")
     if evidence.method == VerificationMethod.MANAGER_VOUCH and not ticket.manager_upn:
-        return "There is no manager on record to vouch."
+        return _("There is no manager on record to vouch.")
     return ""
 
 
@@ -313,7 +318,7 @@ def _evidence_problem(ticket: Ticket, evidence: Evidence) -> str:
 def verify_identity(
     ticket: Ticket,
     *,
-    by: User,
+    by: Staff,
     evidence: Evidence,
     plan: Plan,
     request: HttpRequest | None = None,
@@ -328,7 +333,7 @@ def verify_identity(
     _require(by, "tickets.verify_identity")
     ticket = _lock(ticket)
     if ticket.assigned_to_id != by.pk:
-        raise TransitionRefused("Claim the ticket before verifying the requester.")
+        raise TransitionRefused(_("Claim the ticket before verifying the requester."))
     _check_not_party(ticket, by=by, request=request)
     problem = _evidence_problem(ticket, evidence)
     problems = [problem] if problem else execution.plan_problems(plan, ticket)
@@ -338,7 +343,7 @@ def verify_identity(
     ticket = _move(ticket, from_=[Status.IN_VERIFICATION], to=Status.VERIFIED)
     verification = Verification.objects.create(
         ticket=ticket,
-        verified_by=by,
+        verified_by=cast("User", by),
         verified_at=now,
         method=evidence.method,
         evidence=evidence.notes.strip(),
@@ -429,9 +434,7 @@ def open_manager_link(token: str) -> ManagerConfirmation:
     """The pending confirmation a link stands for; LinkInvalid for forged, expired or used."""
     pol = policy_module.current()
     try:
-        payload = signing.loads(
-            token, salt=_MANAGER_LINK_SALT, max_age=pol.manager_link_lifetime.total_seconds()
-        )
+        payload = signing.loads(token, salt=_MANAGER_LINK_SALT, max_age=pol.manager_link_lifetime)
         pk, nonce = int(payload["c"]), str(payload["n"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise LinkInvalid from None
@@ -459,7 +462,7 @@ def _check_manager_identity(confirmation: ManagerConfirmation, *, by: Any, reque
             ticket,
             by=by,
             rule="not_manager_of_record",
-            message="You are signed in as someone other than the manager of record.",
+            message=_("You are signed in as someone other than the manager of record."),
             request=request,
         )
     if by.pk == confirmation.verification.verified_by_id:
@@ -467,7 +470,7 @@ def _check_manager_identity(confirmation: ManagerConfirmation, *, by: Any, reque
             ticket,
             by=by,
             rule="verifier_confirming",
-            message="The verifier cannot also confirm.",
+            message=_("The verifier cannot also confirm."),
             request=request,
         )
     _check_not_party(ticket, by=by, request=request)
@@ -488,7 +491,7 @@ def may_decide_as_manager(confirmation: ManagerConfirmation, user: Any) -> bool:
 def decide_as_manager(
     token: str,
     *,
-    by: User,
+    by: Staff,
     confirm: bool,
     reason: str,
     request: HttpRequest | None = None,
@@ -504,7 +507,7 @@ def decide_as_manager(
     ticket = _lock(confirmation.ticket)
     _check_manager_identity(confirmation, by=by, request=request)
     if not reason.strip():
-        raise TransitionRefused("Give a reason.")
+        raise TransitionRefused(_("Give a reason."))
     decision = ManagerDecision.CONFIRMED if confirm else ManagerDecision.DECLINED
     used = ManagerConfirmation.objects.filter(
         pk=confirmation.pk, decision=ManagerDecision.PENDING
@@ -541,7 +544,7 @@ def _approval_role(verification: Verification, by: Any) -> str:
         return ApprovalRole.SECURITY
     if ApprovalRole.APPROVER not in given:
         return ApprovalRole.APPROVER
-    raise TransitionRefused("This case already has the approvals it needs from your role.")
+    raise TransitionRefused(_("This case already has the approvals it needs from your role."))
 
 
 def _check_approver(ticket: Ticket, verification: Verification, *, by: Any, request: Any) -> None:
@@ -550,7 +553,7 @@ def _check_approver(ticket: Ticket, verification: Verification, *, by: Any, requ
             ticket,
             by=by,
             rule="verifier_approving",
-            message="You verified this case: a second person must approve it.",
+            message=_("You verified this case: a second person must approve it."),
             request=request,
         )
     _check_not_party(ticket, by=by, request=request)
@@ -560,7 +563,7 @@ def _check_approver(ticket: Ticket, verification: Verification, *, by: Any, requ
             ticket,
             by=by,
             rule="confirmer_approving",
-            message="You confirmed this case for the manager: someone else must approve.",
+            message=_("You confirmed this case for the manager: someone else must approve."),
             request=request,
         )
     if verification.approvals.filter(approver=by).exists():
@@ -568,7 +571,7 @@ def _check_approver(ticket: Ticket, verification: Verification, *, by: Any, requ
             ticket,
             by=by,
             rule="approving_twice",
-            message="You already approved this case.",
+            message=_("You already approved this case."),
             request=request,
         )
 
@@ -576,7 +579,7 @@ def _check_approver(ticket: Ticket, verification: Verification, *, by: Any, requ
 @_audits_refusals
 @transaction.atomic
 def approve(
-    ticket: Ticket, *, by: User, note: str = "", request: HttpRequest | None = None
+    ticket: Ticket, *, by: Staff, note: str = "", request: HttpRequest | None = None
 ) -> Approval:
     """Second-person approval of the active round.
 
@@ -591,7 +594,7 @@ def approve(
     ticket = _lock(ticket)
     verification = active_verification(ticket)
     if ticket.status != Status.VERIFIED or verification is None:
-        raise TransitionRefused("This case is not waiting for approval.")
+        raise TransitionRefused(_("This case is not waiting for approval."))
     _check_approver(ticket, verification, by=by, request=request)
     role = _approval_role(verification, by)
     try:
@@ -600,13 +603,13 @@ def approve(
                 ticket=ticket,
                 verification=verification,
                 role=role,
-                approver=by,
+                approver=cast("User", by),
                 verifier_id=verification.verified_by_id,
                 note=note.strip(),
                 created_at=timezone.now(),
             )
     except IntegrityError:
-        raise TransitionRefused("This approval was already given.") from None
+        raise TransitionRefused(_("This approval was already given.")) from None
     log.record(
         "ticket.approved",
         actor=by,
@@ -764,7 +767,7 @@ def record_step_outcome(step: RecoveryStep, *, operation: GraphOperation) -> Tic
 
 
 def _succeeded(verification: Verification) -> int:
-    ids = list(verification.steps.values_list("operation_id", flat=True))
+    ids = [i for i in verification.steps.values_list("operation_id", flat=True) if i]
     return GraphOperation.objects.filter(pk__in=ids, status=OpStatus.SUCCEEDED).count()
 
 
@@ -777,7 +780,7 @@ def _prepare_delivery(ticket: Ticket, verification: Verification, op: GraphOpera
     contain = ticket.status not in (Status.EXECUTING, Status.FAILED) or not verification.active
     if contain:
         until = timezone.now()  # never shown; the containment deletes it in Graph
-    _, created = TapDelivery.objects.get_or_create(
+    _delivery, created = TapDelivery.objects.get_or_create(
         verification=verification,
         defaults={
             "ticket": ticket,
@@ -854,7 +857,7 @@ def _notify_executed(ticket: Ticket) -> None:
 
 
 @transaction.atomic
-def retry_failed_step(ticket: Ticket, *, by: User, request: HttpRequest | None = None) -> Ticket:
+def retry_failed_step(ticket: Ticket, *, by: Staff, request: HttpRequest | None = None) -> Ticket:
     """Send the failed step back to Graph. Precondition: FAILED, the failed operation retryable
     (or waiting for a person's review); ``by`` may work or approve tickets and retry Graph
     operations. The ticket goes back to EXECUTING (CAS)."""
@@ -862,9 +865,9 @@ def retry_failed_step(ticket: Ticket, *, by: User, request: HttpRequest | None =
     ticket = _lock(ticket)
     operation = failed_operation(ticket)
     if ticket.status != Status.FAILED or operation is None:
-        raise TransitionRefused("Nothing to retry on this case.")
+        raise TransitionRefused(_("Nothing to retry on this case."))
     try:
-        operations.retry(operation, by=by)
+        operations.retry(operation, by=cast("User", by))
     except operations.RetryRefused as exc:
         raise TransitionRefused(str(exc)) from None
     ticket = _move(ticket, from_=[Status.FAILED], to=Status.EXECUTING)
@@ -899,7 +902,7 @@ def reveal_tap(
     ticket: Ticket,
     *,
     channel: str,
-    by: User | None = None,
+    by: Staff | None = None,
     request: HttpRequest | None = None,
 ) -> str:
     """Show the round's TAP once, through the channel the plan chose, then it is wiped.
@@ -913,7 +916,7 @@ def reveal_tap(
     verification = active_verification(ticket)
     delivery = getattr(verification, "tap_delivery", None) if verification else None
     if ticket.status != Status.EXECUTED or delivery is None or delivery.channel != channel:
-        raise TransitionRefused("There is no pass to show here.")
+        raise TransitionRefused(_("There is no pass to show here."))
     if channel == TapChannel.AGENT:
         _require(by, "tickets.verify_identity")
         if by is None or by.pk != verification.verified_by_id:  # type: ignore[union-attr]
@@ -923,10 +926,10 @@ def reveal_tap(
         pk=delivery.pk, revealed_at__isnull=True, available_until__gt=now
     ).update(revealed_at=now, revealed_by=by)
     if shown != 1:
-        raise TransitionRefused("The pass was already shown, or its time to be shown is over.")
+        raise TransitionRefused(_("The pass was already shown, or its time to be shown is over."))
     operation = GraphOperation.objects.get(pk=delivery.operation_id)
     try:
-        value = operations.reveal_secret(operation, by=by)
+        value = operations.reveal_secret(operation, by=cast("User | None", by))
     except operations.SecretUnavailable as exc:
         raise TransitionRefused(str(exc)) from None
     log.record(
@@ -1009,9 +1012,8 @@ def record_follow_up(ticket: Ticket, *, operation: GraphOperation) -> Ticket:
             data={"operation_id": str(operation.pk)},
         )
         return ticket
-    give_up = verification.executed_at + dt.timedelta(  # type: ignore[operator]
-        hours=policy_module.current().follow_up_give_up_hours
-    )
+    executed_at = verification.executed_at or timezone.now()
+    give_up = executed_at + dt.timedelta(hours=policy_module.current().follow_up_give_up_hours)
     if result.get("tap_expired_unused") or timezone.now() >= give_up:
         return reopen(ticket, reason="The pass expired unused; no new method was registered.")
     return ticket
@@ -1149,12 +1151,12 @@ def report_not_me(
 
 @transaction.atomic
 def flag_fraud(
-    ticket: Ticket, *, by: User, reason: str, request: HttpRequest | None = None
+    ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None = None
 ) -> Ticket:
     """A staff member suspects fraud: the case is frozen (and contained if already executed)."""
     _require(by, "tickets.work_ticket", "tickets.approve_recovery")
     if not reason.strip():
-        raise TransitionRefused("Say why you suspect fraud.")
+        raise TransitionRefused(_("Say why you suspect fraud."))
     return report_not_me(
         ticket,
         reason=f"Fraud suspected: {reason.strip()}"[:300],
@@ -1165,7 +1167,7 @@ def flag_fraud(
 
 
 @transaction.atomic
-def close(ticket: Ticket, *, by: User, reason: str, request: HttpRequest | None = None) -> Ticket:
+def close(ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None = None) -> Ticket:
     """Close a case. Agents close open cases not yet approved; security officers also frozen
     ones (after review). The active round, if any, is superseded."""
     if ticket.status == Status.FROZEN:
@@ -1175,7 +1177,7 @@ def close(ticket: Ticket, *, by: User, reason: str, request: HttpRequest | None 
         _require(by, "tickets.work_ticket")
         allowed = [Status.NEW, Status.IN_VERIFICATION, Status.VERIFIED, Status.FAILED]
     if not reason.strip():
-        raise TransitionRefused("Give a reason.")
+        raise TransitionRefused(_("Give a reason."))
     ticket = _move(ticket, from_=allowed, to=Status.CLOSED)
     Verification.objects.filter(ticket=ticket, active=True).update(active=False)
     log.record(

@@ -168,7 +168,7 @@ def verify_submit(request: HttpRequest, ticket: Ticket) -> HttpResponse:
         prompts = form.cleaned_data.get("prompts") or []
         return _verify_page(request, ticket, form, prompts, status=400)
     workflow.verify_identity(
-        ticket, by=request.user, evidence=form.evidence, plan=form.plan, request=request
+        ticket, by=request.user, evidence=form.evidence_record, plan=form.plan, request=request
     )
     messages.success(request, _("Identity verification recorded; the manager has been asked."))
     return redirect("staff_ticket", pk=ticket.pk)
