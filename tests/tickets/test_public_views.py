@@ -318,6 +318,8 @@ def test_status_case_shows_stage_next_steps_and_checklist_when_done(
     # then the next steps fit the stage, and the post-recovery checklist shows once it is done
     assert stage_text in html
     assert ("Turn on cloud backup in Authenticator" in html) is checklist
+    # and no pass is offered without a delivery waiting for the requester
+    assert "Show my Temporary Access Pass" not in html
 
 
 # --- "This wasn't me" ----------------------------------------------------------------------
