@@ -1,0 +1,189 @@
+"""The manager of record's confirmation through a signed, expiring, single-use link."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+
+from audit import log
+from tickets import policy as policy_module
+from tickets.models import (
+    ManagerConfirmation,
+    ManagerDecision,
+    Status,
+    Ticket,
+    Verification,
+)
+from tickets.workflow._core import (
+    DutyConflict,
+    LinkInvalid,
+    TransitionRefused,
+    _audits_refusals,
+    _check_not_party,
+    _lock,
+    _mail,
+    _refuse,
+    identities_of,
+    security_officer_emails,
+)
+from tickets.workflow.approval import _release_if_ready
+from tickets.workflow.containment import freeze
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
+    Staff = User | AnonymousUser
+
+_MANAGER_LINK_SALT = "tickets.workflow.manager_confirmation"
+
+
+def _token_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def _send_manager_link(ticket: Ticket, verification: Verification) -> None:
+    pol = policy_module.current()
+    nonce = secrets.token_urlsafe(32)
+    now = timezone.now()
+    confirmation = ManagerConfirmation.objects.create(
+        ticket=ticket,
+        verification=verification,
+        manager_upn=ticket.manager_upn.lower(),
+        routed_to_security=not ticket.manager_upn,
+        token_hash=_token_hash(nonce),
+        created_at=now,
+        expires_at=now + pol.manager_link_lifetime,
+    )
+    token = signing.dumps({"c": confirmation.pk, "n": nonce}, salt=_MANAGER_LINK_SALT)
+    link = f"{settings.SITE_URL}{reverse('manager_confirm')}?{urlencode({'t': token})}"
+    recipients = (
+        security_officer_emails() if confirmation.routed_to_security else [ticket.manager_upn]
+    )
+    context = {
+        "ticket": ticket,
+        "link": link,
+        "expires_at": confirmation.expires_at,
+        "routed_to_security": confirmation.routed_to_security,
+    }
+    log.record(
+        "ticket.manager_link_sent",
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        data={"routed_to_security": confirmation.routed_to_security},
+        personal={"recipients": recipients},
+    )
+    transaction.on_commit(lambda: _mail(recipients, "tickets/manager/link_mail", context))
+
+
+def open_manager_link(token: str) -> ManagerConfirmation:
+    """The pending confirmation a link stands for; LinkInvalid for forged, expired or used."""
+    pol = policy_module.current()
+    try:
+        payload = signing.loads(token, salt=_MANAGER_LINK_SALT, max_age=pol.manager_link_lifetime)
+        pk, nonce = int(payload["c"]), str(payload["n"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise LinkInvalid from None
+    confirmation = (
+        ManagerConfirmation.objects.select_related("ticket", "verification")
+        .filter(pk=pk, decision=ManagerDecision.PENDING, expires_at__gt=timezone.now())
+        .first()
+    )
+    if confirmation is None or not constant_time_compare(
+        confirmation.token_hash, _token_hash(nonce)
+    ):
+        raise LinkInvalid
+    if not confirmation.verification.active or confirmation.ticket.status != Status.VERIFIED:
+        raise LinkInvalid
+    return confirmation
+
+
+def _check_manager_identity(confirmation: ManagerConfirmation, *, by: Any, request: Any) -> None:
+    ticket = confirmation.ticket
+    if confirmation.routed_to_security:
+        if not by.has_perm("tickets.approve_privileged"):
+            raise PermissionDenied("Only a security officer may confirm this case.")
+    elif confirmation.manager_upn not in identities_of(by, verified_only=True):
+        _refuse(
+            ticket,
+            by=by,
+            rule="not_manager_of_record",
+            message=_("You are signed in as someone other than the manager of record."),
+            request=request,
+        )
+    if by.pk == confirmation.verification.verified_by_id:
+        _refuse(
+            ticket,
+            by=by,
+            rule="verifier_confirming",
+            message=_("The verifier cannot also confirm."),
+            request=request,
+        )
+    _check_not_party(ticket, by=by, request=request)
+
+
+def may_decide_as_manager(confirmation: ManagerConfirmation, user: Any) -> bool:
+    """Whether ``user`` is the person this confirmation waits for (for the page; the decision
+    itself checks again)."""
+    try:
+        _check_manager_identity(confirmation, by=user, request=None)
+    except (DutyConflict, PermissionDenied):
+        return False
+    return True
+
+
+@_audits_refusals
+@transaction.atomic
+def decide_as_manager(
+    token: str,
+    *,
+    by: Staff,
+    confirm: bool,
+    reason: str,
+    request: HttpRequest | None = None,
+) -> ManagerConfirmation:
+    """The manager of record (or the security officer standing in) confirms or declines.
+
+    Precondition: the link is valid and unused, the ticket VERIFIED, ``by`` is the manager of
+    record (e-mail/UPN compared case-insensitively) and not the verifier, holder or requester.
+    The link is consumed by compare-and-swap (single use). Declining freezes the case and alerts
+    security; confirming may release the execution (see ``approve``).
+    """
+    confirmation = open_manager_link(token)
+    ticket = _lock(confirmation.ticket)
+    _check_manager_identity(confirmation, by=by, request=request)
+    if not reason.strip():
+        raise TransitionRefused(_("Give a reason."))
+    decision = ManagerDecision.CONFIRMED if confirm else ManagerDecision.DECLINED
+    used = ManagerConfirmation.objects.filter(
+        pk=confirmation.pk, decision=ManagerDecision.PENDING
+    ).update(decision=decision, decided_by=by, decided_at=timezone.now(), reason=reason.strip())
+    if used != 1:
+        raise LinkInvalid
+    confirmation.refresh_from_db()
+    log.record(
+        "ticket.manager_confirmed" if confirm else "ticket.manager_declined",
+        actor=by,
+        request=request,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        reason=reason.strip(),
+        data={"routed_to_security": confirmation.routed_to_security},
+    )
+    if confirm:
+        _release_if_ready(ticket, by=by, request=request)
+    else:
+        freeze(ticket, reason=f"Manager declined: {reason.strip()}"[:300], by=by, request=request)
+    return confirmation

@@ -1,0 +1,182 @@
+"""Freezing, fraud flags, "this wasn't me" and closing: stopping and undoing a recovery."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit import log
+from graphops import operations
+from graphops.models import Kind
+from tickets.models import (
+    RecoveryStep,
+    Status,
+    TapDelivery,
+    Ticket,
+    Verification,
+)
+from tickets.workflow._core import (
+    POST_EXECUTION,
+    TransitionRefused,
+    _alert_after_commit,
+    _lock,
+    _move,
+    _require,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
+    Staff = User | AnonymousUser
+
+
+@transaction.atomic
+def freeze(
+    ticket: Ticket,
+    *,
+    reason: str,
+    by: Any = None,
+    request: HttpRequest | None = None,
+    action: str = "ticket.frozen",
+) -> Ticket:
+    """Freeze an open ticket for security review ("this wasn't me", fraud flag).
+
+    Precondition: the ticket is open and not already frozen. Side effect: the security officers
+    are alerted after commit. Idempotent in effect: a second call raises TransitionRefused.
+    """
+    previous = ticket.status
+    open_states = [s for s in Status if s not in (Status.FROZEN, Status.CLOSED, Status.RESTORED)]
+    ticket = _move(
+        ticket, from_=open_states, to=Status.FROZEN, flagged=True, flag_reason=reason[:300]
+    )
+    log.record(
+        action,
+        actor=by,
+        request=request,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        reason=reason,
+        data={"from": previous},
+    )
+    _alert_after_commit(ticket, "Ticket frozen", f"The ticket was frozen: {reason}")
+    return ticket
+
+
+def _executed_something(ticket: Ticket) -> bool:
+    return RecoveryStep.objects.filter(ticket=ticket, operation_id__isnull=False).exists()
+
+
+def _contain(ticket: Ticket, *, by: Any, revoke_sessions: bool = True) -> None:
+    """Undo what a recovery gave away: delete the TAP, end sessions, stop any unshown reveal."""
+    TapDelivery.objects.filter(ticket=ticket, revealed_at__isnull=True).update(
+        available_until=timezone.now()
+    )
+    kinds: list[tuple[str, dict[str, Any]]] = [
+        (Kind.DELETE_METHODS, {"method_types": ["temporaryAccessPass"]})
+    ]
+    if revoke_sessions:
+        kinds.append((Kind.REVOKE_SESSIONS, {}))
+    for kind, params in kinds:
+        operations.request_operation(
+            kind,
+            target_upn=ticket.upn,
+            params=params,
+            correlation=ticket.reference,
+            requested_by=by,
+        )
+    log.record(
+        "ticket.contained",
+        actor=by,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        data={"revoke_sessions": revoke_sessions},
+    )
+
+
+@transaction.atomic
+def report_not_me(
+    ticket: Ticket,
+    *,
+    reason: str = "Reported as not requested.",
+    request: HttpRequest | None = None,
+    by: Any = None,
+    action: str = "ticket.reported_not_me",
+) -> Ticket:
+    """The account holder (or their manager) says they did not ask for this recovery.
+
+    Before execution: the case is frozen. After execution has begun: the case is frozen as
+    well, the TAP is deleted in Graph and the sign-in sessions revoked, and any unshown pass
+    can no longer be revealed. The security officers are alerted (urgently after execution) in
+    every case, including a case already frozen or closed.
+    """
+    ticket = _lock(ticket)
+    executed = ticket.status in POST_EXECUTION or _executed_something(ticket)
+    try:
+        ticket = freeze(ticket, reason=reason, by=by, request=request, action=action)
+    except TransitionRefused:
+        log.record(
+            action,
+            actor=by,
+            request=request,
+            ticket_ref=ticket.reference,
+            subject=ticket.upn,
+            reason=reason,
+            data={"status": ticket.status, "frozen": False},
+        )
+    if executed:
+        _contain(ticket, by=by)
+        _alert_after_commit(
+            ticket,
+            "URGENT: recovery reported as not requested after execution",
+            "The account holder says they did not ask for this recovery, which was already "
+            "carried out. The pass was revoked and sessions ended; treat the account as "
+            "possibly compromised.",
+        )
+    return ticket
+
+
+@transaction.atomic
+def flag_fraud(
+    ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None = None
+) -> Ticket:
+    """A staff member suspects fraud: the case is frozen (and contained if already executed)."""
+    _require(by, "tickets.work_ticket", "tickets.approve_recovery")
+    if not reason.strip():
+        raise TransitionRefused(_("Say why you suspect fraud."))
+    return report_not_me(
+        ticket,
+        reason=f"Fraud suspected: {reason.strip()}"[:300],
+        by=by,
+        request=request,
+        action="ticket.fraud_flagged",
+    )
+
+
+@transaction.atomic
+def close(ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None = None) -> Ticket:
+    """Close a case. Agents close open cases not yet approved; security officers also frozen
+    ones (after review). The active round, if any, is superseded."""
+    if ticket.status == Status.FROZEN:
+        _require(by, "tickets.handle_fraud")
+        allowed = [Status.FROZEN]
+    else:
+        _require(by, "tickets.work_ticket")
+        allowed = [Status.NEW, Status.IN_VERIFICATION, Status.VERIFIED, Status.FAILED]
+    if not reason.strip():
+        raise TransitionRefused(_("Give a reason."))
+    ticket = _move(ticket, from_=allowed, to=Status.CLOSED)
+    Verification.objects.filter(ticket=ticket, active=True).update(active=False)
+    log.record(
+        "ticket.closed",
+        actor=by,
+        request=request,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        reason=reason.strip(),
+    )
+    return ticket

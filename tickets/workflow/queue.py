@@ -1,0 +1,78 @@
+"""Queue handling: claiming and assigning a case."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from audit import log
+from tickets.models import (
+    Status,
+    Ticket,
+)
+from tickets.workflow._core import (
+    TransitionRefused,
+    _audits_refusals,
+    _check_not_party,
+    _move,
+    _require,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
+    Staff = User | AnonymousUser
+
+
+@_audits_refusals
+@transaction.atomic
+def claim(ticket: Ticket, *, by: Staff, request: HttpRequest | None = None) -> Ticket:
+    """The agent takes the case: NEW → IN_VERIFICATION, assigned to them.
+
+    Precondition: ``by`` may work tickets and is not the account holder or requester. A case
+    already in verification is re-assigned to ``by`` (an agent taking over). Compare-and-swap.
+    """
+    _require(by, "tickets.work_ticket")
+    _check_not_party(ticket, by=by, request=request)
+    previous = ticket.assigned_to_id
+    if ticket.status == Status.NEW:
+        ticket = _move(ticket, from_=[Status.NEW], to=Status.IN_VERIFICATION, assigned_to=by)
+    else:
+        ticket = _move(
+            ticket, from_=[Status.IN_VERIFICATION], to=Status.IN_VERIFICATION, assigned_to=by
+        )
+    log.record(
+        "ticket.claimed",
+        actor=by,
+        request=request,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        data={"previous_assignee_id": previous},
+    )
+    return ticket
+
+
+@_audits_refusals
+@transaction.atomic
+def assign(ticket: Ticket, *, to: User, by: Staff, request: HttpRequest | None = None) -> Ticket:
+    """Hand an open case to another agent. Precondition: both may work tickets."""
+    _require(by, "tickets.work_ticket")
+    if not to.is_active or not to.has_perm("tickets.work_ticket"):
+        raise TransitionRefused(_("That person cannot work on recovery tickets."))
+    _check_not_party(ticket, by=to, request=request)
+    if ticket.status not in (Status.NEW, Status.IN_VERIFICATION, Status.VERIFIED):
+        raise TransitionRefused(_("Only a case not yet approved can change hands."))
+    ticket = _move(ticket, from_=[ticket.status], to=ticket.status, assigned_to=to)
+    log.record(
+        "ticket.assigned",
+        actor=by,
+        request=request,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        data={"assignee_id": to.pk},
+    )
+    return ticket
