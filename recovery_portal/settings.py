@@ -6,6 +6,7 @@ reader in ``recovery_portal.env`` fails loudly on a bad value.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import environ
@@ -279,6 +280,16 @@ LOGGING = {
 # --- Portal policy ----------------------------------------------------------------------------
 # Work e-mail domains that the intake accepts (the tenant's verified domains).
 TENANT_DOMAINS = [d.lower() for d in env.csv("TENANT_DOMAINS", "contoso.example")]
+
+# The recovery workflow's rules (tickets/policy.py lists each with its safe default), overridden
+# by a JSON object, e.g. RP_RECOVERY_POLICY='{"privileged_cooling_off_minutes": 120}'. A system
+# check (tickets.E001) refuses an unknown name or a bad value at start.
+try:
+    RECOVERY_POLICY = json.loads(env.string("RP_RECOVERY_POLICY", "") or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"RP_RECOVERY_POLICY is not valid JSON: {exc}") from exc
+if not isinstance(RECOVERY_POLICY, dict):
+    raise ImproperlyConfigured("RP_RECOVERY_POLICY must be a JSON object.")
 
 
 def _rate(name: str, default: str) -> str:

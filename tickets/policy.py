@@ -1,8 +1,9 @@
 """The recovery policy: every rule an administrator may tune, in one place, with safe defaults.
 
-Override any value with ``RECOVERY_POLICY = {"name": value, …}`` in settings (environment-driven
-there). Unknown names and bad values fail loudly (ImproperlyConfigured) the first time the policy
-is read, so a typo never silently weakens a rule. Callers read ``policy.current()``.
+Override any value with ``RECOVERY_POLICY = {"name": value, …}`` in settings (read there from
+the ``RP_RECOVERY_POLICY`` environment variable, a JSON object). Unknown names and bad values
+fail loudly: ImproperlyConfigured when read, and the system check tickets.E001 at start, so a
+typo never silently weakens a rule. Callers read ``policy.current()``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from tickets.models import MethodRemoval, TapChannel, Urgency, VerificationMethod, WhatHappened
@@ -180,6 +182,16 @@ def build(overrides: dict[str, Any] | None = None) -> Policy:
         raise ImproperlyConfigured(f"RECOVERY_POLICY: {exc}") from exc
     _validate(policy)
     return policy
+
+
+@checks.register()
+def check_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """System check: the configured policy is valid (the portal refuses to start otherwise)."""
+    try:
+        current()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="tickets.E001")]
+    return []
 
 
 def current() -> Policy:

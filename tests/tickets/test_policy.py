@@ -62,3 +62,14 @@ def test_policy_reads_overrides_from_settings(settings) -> None:  # type: ignore
 def test_policy_refuses_a_bad_override(overrides) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ImproperlyConfigured, match="RECOVERY_POLICY"):
         policy.build(overrides)
+
+
+def test_policy_system_check_reports_a_bad_configuration(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.RECOVERY_POLICY = {"tap_channels": ["email"]}
+    [error] = policy.check_policy()
+    assert error.id == "tickets.E001" and "email" in error.msg
+
+
+def test_policy_system_check_passes_the_defaults(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.RECOVERY_POLICY = {}
+    assert policy.check_policy() == []
