@@ -156,7 +156,7 @@ def test_ticket_page_shows_request_facts_and_timeline(mfa_client, agent) -> None
         "Controller" in body and casework.MANAGER_UPN in body and "microsoftAuthenticator" in body
     )
     assert duplicate.reference in body
-    assert "ticket.claimed" in body
+    assert "Ticket claimed" in body and "ticket.claimed" in body
     assert AuditEvent.objects.filter(action="directory.viewed", actor_id=agent.pk).exists()
 
 

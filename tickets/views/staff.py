@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from audit import log
+from audit import actions, log
 from audit.models import AuditEvent
 from graphops.models import GraphOperation, OpStatus
 from tickets import execution, workflow
@@ -97,7 +97,10 @@ def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
         "duplicates": ticket.duplicates.all(),
         "facts": ticket.directory_facts or {},
         "methods": execution.directory_methods(ticket),
-        "timeline": AuditEvent.objects.filter(ticket_ref=ticket.reference).order_by("id"),
+        "timeline": [
+            (event, actions.label(event.action))
+            for event in AuditEvent.objects.filter(ticket_ref=ticket.reference).order_by("id")
+        ],
         "assign_form": AssignForm(),
         "note_form": NoteForm(),
         "reason_form": ReasonForm(),
