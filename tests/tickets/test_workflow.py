@@ -507,3 +507,39 @@ def test_database_keeps_approvals_append_only(agent, approver) -> None:  # type:
     )
     with pytest.raises(Exception, match="approval_append_only|Cannot"), transaction.atomic():
         Approval.objects.filter(pk=approval.pk).update(note="changed")
+
+
+def test_decide_as_manager_accepts_the_manager_signed_in_through_entra(agent) -> None:  # type: ignore[no-untyped-def]
+    # given a manager whose portal account is linked to their Entra identity (another e-mail)
+    from allauth.socialaccount.models import SocialAccount
+
+    manager = make_manager(email="g.bianchi@subsidiary.example", username="gbianchi")
+    SocialAccount.objects.create(
+        user=manager,
+        provider="microsoft",
+        uid="entra-oid-1",
+        extra_data={"userPrincipalName": "Giulia.Bianchi@contoso.example"},
+    )
+    ticket = make_ticket()
+    verify(ticket, agent)
+    # when
+    confirmation = workflow.decide_as_manager(
+        casework.last_link_token(), by=manager, confirm=True, reason="Yes, that is Mario."
+    )
+    # then
+    assert confirmation.decided_by == manager
+
+
+def test_decide_as_manager_ignores_an_unverified_address_added_by_the_user(agent) -> None:  # type: ignore[no-untyped-def]
+    # given a staff member who added the manager's address to their account, unverified
+    from allauth.account.models import EmailAddress
+
+    impostor = make_manager(email="eve@contoso.example", username="eve")
+    EmailAddress.objects.create(user=impostor, email=casework.MANAGER_UPN, verified=False)
+    ticket = make_ticket()
+    verify(ticket, agent)
+    # when / then
+    with pytest.raises(workflow.DutyConflict):
+        workflow.decide_as_manager(
+            casework.last_link_token(), by=impostor, confirm=True, reason="Trust me."
+        )
