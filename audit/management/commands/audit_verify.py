@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -37,8 +36,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            default=os.cpu_count() or 1,
-            help="processes sharing the walk (default: one per CPU; 1 walks in this process)",
+            default=1,
+            help="forked processes sharing the walk (default 1: walk in this process)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
