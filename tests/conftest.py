@@ -18,6 +18,12 @@ pytest_plugins = ["tests.fixtures_graph"]
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):  # type: ignore[no-untyped-def]
+    """Hashing strength is Django's concern, not ours: keep the suite's sign-ins cheap."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():  # type: ignore[no-untyped-def]
     """Throttle counters live in Redis: each test starts with none."""
     from django.core.cache import cache
