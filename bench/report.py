@@ -54,7 +54,7 @@ def render(data: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     rows += [f"| {what} | {figure} | {goal} | {verdict} |" for what, figure, goal, verdict in
-             data["table"] if not what.endswith("small → full")]  # fmt: skip
+             data["table"] if not what.endswith(("small → full", "[small]", "[full]"))]  # fmt: skip
     rows.append("")
     _pages(rows, data)
     return "\n".join(rows) + "\n"
