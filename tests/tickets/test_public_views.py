@@ -11,6 +11,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from graphops.models import GraphOperation, Kind
 from tickets import intake
+from tickets.intake import triage as intake_triage
 from tickets.models import NotMeLink, Status, Ticket, TriageDeflection, TriagePath
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +121,7 @@ def test_triage_answer_counts_without_personal_data(client) -> None:  # type: ig
 
 def test_triage_counting_is_capped_per_address(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # given at most two counted answers an hour from one address
-    monkeypatch.setattr(intake, "TRIAGE_COUNT_RATE", "2/h")
+    monkeypatch.setattr(intake_triage, "TRIAGE_COUNT_RATE", "2/h")
     # when a script answers five times
     for _ in range(5):
         response = client.post(reverse("public_answer"), {"step": "backup", "answer": "yes"})

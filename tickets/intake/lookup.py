@@ -1,0 +1,146 @@
+"""The directory lookup's outcome on the ticket, and the notices it sets off."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit import actions, log
+from graphops.models import GraphOperation, Kind, OpStatus
+from tickets import notifications
+from tickets.intake.not_me import mint_not_me_token
+from tickets.models import (
+    DirectoryState,
+    NotMeLink,
+    Ticket,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- The directory lookup's outcome ----------------------------------------------------------
+
+_NOT_FOUND_CODES = {"not_found", "request_resourcenotfound", "resourcenotfound", "404"}
+_USER_FACTS = (
+    "id",
+    "userPrincipalName",
+    "displayName",
+    "accountEnabled",
+    "department",
+    "jobTitle",
+    "employeeId",
+    "mail",
+    "onPremisesSyncEnabled",
+)
+
+
+def _lookup_outcome(operation: GraphOperation) -> tuple[str, dict[str, Any]]:
+    if operation.status == OpStatus.SUCCEEDED:
+        result = operation.result or {}
+        user = result.get("user")
+        if not user:
+            return DirectoryState.NOT_FOUND, {}
+        manager = result.get("manager") or None
+        facts = {
+            "user": {k: user.get(k) for k in _USER_FACTS if k in user},
+            "manager": (
+                {k: manager.get(k) for k in ("id", "displayName", "userPrincipalName", "mail")}
+                if manager
+                else None
+            ),
+            "is_privileged": bool(result.get("is_privileged")),
+            "privileged_roles": [
+                {k: r.get(k) for k in ("displayName", "templateId", "via")}
+                for r in result.get("privileged_roles", [])
+            ],
+            "methods": [
+                {k: m.get(k) for k in ("id", "type", "displayName", "createdDateTime")}
+                for m in result.get("methods", [])
+            ],
+        }
+        return DirectoryState.FOUND, facts
+    if operation.error_code.lower() in _NOT_FOUND_CODES:
+        return DirectoryState.NOT_FOUND, {}
+    return DirectoryState.UNREACHABLE, {"error_code": operation.error_code}
+
+
+def on_operation_finished(sender: object, *, operation: GraphOperation, **_: object) -> None:
+    """Receiver of graphops' ``operation_finished``: directory lookups of intake tickets."""
+    if operation.kind != Kind.DIRECTORY_LOOKUP or not operation.correlation:
+        return
+    try:
+        ticket = Ticket.objects.filter(reference=operation.correlation).first()
+        if ticket is not None:
+            record_directory_lookup(ticket, operation=operation)
+    except Exception:  # a receiver must not raise; say so where someone will look
+        logger.exception("directory lookup %s not recorded on its ticket", operation.pk)
+
+
+@transaction.atomic
+def record_directory_lookup(ticket: Ticket, *, operation: GraphOperation) -> Ticket:
+    """Store what the directory said about the ticket's account, then tell the account's own
+    mailbox and its manager of record (after commit).
+
+    Idempotent: a second delivery of the same outcome changes nothing and mails nobody twice
+    (each recipient gets one "this wasn't me" link per ticket). A FOUND answer is final; an
+    UNREACHABLE one may be replaced by a later retry's answer.
+    """
+    state, facts = _lookup_outcome(operation)
+    changes: dict[str, Any] = {"directory_state": state, "directory_facts": facts}
+    if state == DirectoryState.FOUND:
+        manager = facts.get("manager") or {}
+        changes["is_privileged"] = facts["is_privileged"]
+        changes["manager_upn"] = (manager.get("userPrincipalName") or "").lower()
+    moved = Ticket.objects.filter(
+        pk=ticket.pk,
+        directory_state__in=[DirectoryState.PENDING, DirectoryState.UNREACHABLE],
+    ).update(**changes, updated_at=timezone.now())
+    ticket.refresh_from_db()
+    if not moved:
+        return ticket
+    log.record(
+        actions.DIRECTORY_CHECKED,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        data={
+            "state": state,
+            "operation_id": str(operation.pk),
+            "privileged": ticket.is_privileged,
+            "has_manager": bool(ticket.manager_upn),
+        },
+    )
+    if state != DirectoryState.NOT_FOUND:
+        ticket_id = ticket.pk
+        transaction.on_commit(lambda: notify_account_and_manager(ticket_id))
+    return ticket
+
+
+def _recipients(ticket: Ticket) -> list[tuple[str, str]]:
+    facts = ticket.directory_facts or {}
+    user = facts.get("user") or {}
+    manager = facts.get("manager") or {}
+    found = [(NotMeLink.Recipient.ACCOUNT.value, (user.get("mail") or ticket.upn).lower())]
+    manager_mail = (manager.get("mail") or ticket.manager_upn or "").lower()
+    if manager_mail:
+        found.append((NotMeLink.Recipient.MANAGER.value, manager_mail))
+    return found
+
+
+def notify_account_and_manager(ticket_id: int) -> None:
+    """Tell the account's own mailbox and its manager of record that a recovery was asked
+    for, each with their own "this wasn't me" link. Runs after commit; mails each at most once.
+    """
+    ticket = Ticket.objects.get(pk=ticket_id)
+    for recipient, address in _recipients(ticket):
+        token = mint_not_me_token(ticket, recipient=recipient, sent_to=address)
+        if token is None:
+            continue  # already told
+        sent = notifications.send_recovery_requested(
+            ticket, recipient=recipient, to=address, not_me_url=notifications.not_me_url(token)
+        )
+        if not sent:
+            # Nobody holds this token: forget it so a later attempt may mail again.
+            NotMeLink.objects.filter(ticket=ticket, recipient=recipient).delete()

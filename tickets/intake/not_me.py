@@ -1,0 +1,100 @@
+"""The "this wasn't me" links: minted for one recipient, used once."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit import actions, log
+from tickets import notifications, workflow
+from tickets.models import (
+    NotMeLink,
+    Ticket,
+)
+
+logger = logging.getLogger(__name__)
+
+_NOT_ME_SALT = "tickets.intake.not_me"
+
+
+# --- "This wasn't me" ------------------------------------------------------------------------
+
+
+def _nonce_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def mint_not_me_token(ticket: Ticket, *, recipient: str, sent_to: str) -> str | None:
+    """A signed, single-purpose token for one recipient's "this wasn't me" link.
+
+    Returns None if that recipient already has a link for this ticket (so nobody is mailed
+    twice). Only the hash of the token's random nonce is stored.
+    """
+    nonce = secrets.token_urlsafe(24)
+    try:
+        with transaction.atomic():
+            NotMeLink.objects.create(
+                ticket=ticket,
+                recipient=recipient,
+                sent_to=sent_to,
+                nonce_hash=_nonce_hash(nonce),
+            )
+    except IntegrityError:
+        return None
+    return signing.dumps({"t": ticket.pk, "n": nonce}, salt=_NOT_ME_SALT, compress=True)
+
+
+class NotMeLinkInvalid(Exception):
+    """The link is forged, expired or already used."""
+
+
+def open_not_me_link(token: str) -> NotMeLink:
+    """The unused link a token stands for; raises NotMeLinkInvalid otherwise."""
+    try:
+        payload = signing.loads(
+            token, salt=_NOT_ME_SALT, max_age=notifications.NOT_ME_LINK_DAYS * 24 * 3600
+        )
+        nonce = str(payload["n"])
+        ticket_id = int(payload["t"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise NotMeLinkInvalid from None
+    link = (
+        NotMeLink.objects.select_related("ticket")
+        .filter(ticket_id=ticket_id, nonce_hash=_nonce_hash(nonce), used_at__isnull=True)
+        .first()
+    )
+    if link is None:
+        raise NotMeLinkInvalid
+    return link
+
+
+@transaction.atomic
+def report_not_me(token: str, *, request: HttpRequest | None = None) -> Ticket:
+    """The account holder or manager says they did not ask for this recovery.
+
+    Consumes the link (compare-and-swap on ``used_at``: single use), then hands over to
+    ``workflow.report_not_me``: the case is frozen (and contained if already carried out) and
+    the security officers are alerted after commit.
+    """
+    link = open_not_me_link(token)
+    used = NotMeLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
+    if used != 1:
+        raise NotMeLinkInvalid
+    # Staff-facing text stays in English whatever the reporter's language.
+    who = {"account": "account holder", "manager": "manager of record"}[link.recipient]
+    reason = f"Reported as not requested by the {who} (e-mailed link)."
+    ticket = workflow.report_not_me(link.ticket, reason=reason, request=request)
+    log.record(
+        actions.LINK_USED,
+        request=request,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        data={"purpose": "not_me", "recipient": link.recipient, "status": ticket.status},
+    )
+    return ticket
