@@ -55,6 +55,8 @@ TICKET_RETRIED = "ticket.retried"
 TICKET_CONTAINED = "ticket.contained"  # "this wasn't me": sessions revoked, methods locked
 TICKET_TAP_REVEALED = "ticket.tap_revealed"  # never the value
 TICKET_FROZEN = "ticket.frozen"
+REPORTED_NOT_ME = "ticket.reported_not_me"  # the account holder or manager said "this wasn't me"
+FRAUD_FLAGGED = "ticket.fraud_flagged"  # an agent flagged the request as fraud
 TICKET_UNFROZEN = "ticket.unfrozen"
 TICKET_RESTORED = "ticket.restored"  # the requester has access again
 TICKET_REJECTED = "ticket.rejected"
@@ -111,6 +113,8 @@ LABELS = {
     TICKET_APPROVED: _("Approved"),
     SOD_REFUSED: _("Refused by separation of duties"),
     TICKET_FROZEN: _("Frozen"),
+    REPORTED_NOT_ME: _('Reported as "this wasn\'t me"'),
+    FRAUD_FLAGGED: _("Flagged as fraud"),
     TICKET_UNFROZEN: _("Unfrozen"),
     TICKET_RESTORED: _("Access restored"),
     TICKET_REJECTED: _("Rejected"),
@@ -127,5 +131,10 @@ LABELS = {
 
 
 def label(action: str) -> str:
-    """A readable name for an action; unknown actions show as themselves."""
-    return str(LABELS.get(action, action))
+    """A readable name for an action; a Graph operation by its kind; others as themselves."""
+    if action in LABELS:
+        return str(LABELS[action])
+    if action.startswith(GRAPH_PREFIX):
+        kind = action.removeprefix(GRAPH_PREFIX).replace("_", " ")
+        return str(_("Graph: %(kind)s") % {"kind": kind})
+    return action
