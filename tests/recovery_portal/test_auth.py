@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.models import SocialAccount, SocialLogin
 from django.contrib.auth import get_user_model
@@ -65,3 +66,13 @@ def test_login_page_offers_microsoft_when_configured(client, sso_on) -> None:  #
         "microsoft": {"TENANT": TENANT, "APPS": [{"client_id": "app-id", "secret": "s3cret"}]}
     }
     assert b"/accounts/microsoft/login/" in client.get("/accounts/login/").content
+
+
+def test_staff_cannot_add_an_email_address_themselves(mfa_client, agent) -> None:  # type: ignore[no-untyped-def]
+    # given a signed-in agent; when they try allauth's e-mail self-service
+    client = mfa_client(agent)
+    page = client.get("/accounts/email/")
+    added = client.post("/accounts/email/", {"email": "boss@contoso.example", "action_add": ""})
+    # then there is no such page and no address was added
+    assert page.status_code == added.status_code == 404
+    assert not EmailAddress.objects.filter(email="boss@contoso.example").exists()
