@@ -6,8 +6,9 @@ class TicketsConfig(AppConfig):
     verbose_name = "Recovery tickets"
 
     def ready(self) -> None:
+        from audit.signals import personal_data_purged
         from graphops.signals import operation_finished
-        from tickets import intake, workflow
+        from tickets import intake, retention, workflow
 
         # The case follows its Graph operations (execution steps, follow-up checks).
         operation_finished.connect(
@@ -16,4 +17,8 @@ class TicketsConfig(AppConfig):
         # The intake stores the directory lookup's facts and notifies the account and manager.
         operation_finished.connect(
             intake.on_operation_finished, dispatch_uid="tickets.intake.operation_finished"
+        )
+        # A case past retention loses its personal fields here as it does in the audit trail.
+        personal_data_purged.connect(
+            retention.on_personal_data_purged, dispatch_uid="tickets.retention.personal_data_purged"
         )
