@@ -75,11 +75,13 @@ pids+=($!)
     --schedule "$LOCAL/celerybeat-schedule" ) >>"$LOCAL/logs/beat.log" 2>&1 &
 pids+=($!)
 
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$WEB_PORT/health/" 2>/dev/null && break
-  curl -sS -o /dev/null "http://127.0.0.1:$WEB_PORT/" 2>/dev/null && break
+# Ready means database, Redis and a worker heartbeat all answer (/health/ says 200).
+healthy=no
+for _ in $(seq 1 300); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$WEB_PORT/health/" 2>/dev/null && { healthy=yes; break; }
   sleep 0.2
 done
+[ "$healthy" = yes ] || log "not every part is up yet: see http://127.0.0.1:$WEB_PORT/health/"
 log "Recovery Portal is running: http://127.0.0.1:$WEB_PORT/  (staff sign-in: /accounts/login/)"
 log "logs: $LOCAL/logs/  ·  mails: $LOCAL/mail/  ·  TOTP codes: bash scripts/manage.sh demo_totp"
 log "press Ctrl-C to stop"
