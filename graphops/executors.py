@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from django.utils import timezone
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
@@ -245,7 +246,22 @@ async def _after_failed_post(
         )
     if found is not None:
         return uncertain_tap(found)
+    if _may_still_be_processed(exc):
+        # Sent, never answered: Graph may still create the pass after this look, and a second
+        # POST would replace it. Only a person may decide to issue again.
+        return errors.Uncertain(
+            f"The Temporary Access Pass request got no answer ({translated.code}) and Graph "
+            "shows no new pass yet, but may still create one. Check the user's methods before "
+            "retrying.",
+            code="tap_outcome_unknown",
+        )
     return translated
+
+
+def _may_still_be_processed(exc: Exception) -> bool:
+    """The request may have left and no answer came (a timeout, a dropped connection)."""
+    never_sent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+    return isinstance(exc, httpx.TransportError) and not isinstance(exc, never_sent)
 
 
 async def find_tap_since(

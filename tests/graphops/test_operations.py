@@ -9,6 +9,7 @@ from audit.models import AuditEvent
 from graphops import ledger, operations
 from graphops.models import GraphOperation, Kind, OpStatus
 from graphops.signals import operation_finished
+from tests.conftest import enrol_totp
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +158,16 @@ def test_retry_refuses_a_permanent_failure():
     # when / then
     with pytest.raises(operations.RetryRefused):
         operations.retry(operation, by=officer)
+
+
+def test_admin_lists_the_ledger_without_the_sealed_secret(admin_client, admin_user):
+    # given: a superuser past the MFA stage
+    enrol_totp(admin_user)
+    operation = _issued_tap(value="Secret-Tap-77")
+    # when
+    listing = admin_client.get("/admin/graphops/graphoperation/")
+    detail = admin_client.get(f"/admin/graphops/graphoperation/{operation.pk}/change/")
+    # then
+    assert listing.status_code == 200 and operation.target_upn in listing.content.decode()
+    assert detail.status_code == 200
+    assert operation.secret_ciphertext not in detail.content.decode()
