@@ -13,6 +13,7 @@ urlpatterns = [
     path("tickets/<int:pk>/approve/", staff.approve, name="staff_approve"),
     path("tickets/<int:pk>/fraud/", staff.flag_fraud, name="staff_flag_fraud"),
     path("tickets/<int:pk>/close/", staff.close, name="staff_close"),
+    path("tickets/<int:pk>/unfreeze/", staff.unfreeze, name="staff_unfreeze"),
     path("tickets/<int:pk>/retry/", staff.retry, name="staff_retry"),
     path("tickets/<int:pk>/reveal/", reveal.agent_reveal, name="staff_reveal"),
     # The manager of record's confirmation (the mailed link carries the token as ?t=).

@@ -104,6 +104,7 @@ CASE_VIEWS = [
     ("post", "staff_approve"),
     ("post", "staff_flag_fraud"),
     ("post", "staff_close"),
+    ("post", "staff_unfreeze"),
     ("post", "staff_retry"),
     ("post", "staff_reveal"),
 ]
@@ -305,6 +306,47 @@ def test_close_view_closes_the_case(mfa_client, agent) -> None:  # type: ignore[
     client.post(_url("staff_close", ticket), {"close-reason": "Solved with backup restore"})
     ticket.refresh_from_db()
     assert ticket.status == Status.CLOSED
+
+
+def test_unfreeze_view_releases_a_frozen_case(mfa_client, agent, security) -> None:  # type: ignore[no-untyped-def]
+    # given a claimed case, frozen
+    ticket = workflow.claim(make_ticket(), by=agent)
+    workflow.freeze(ticket, reason="Voice sounded synthetic", by=agent)
+    client = reauthenticated(mfa_client(security), security)
+    assert "/unfreeze/" in client.get(_url("staff_ticket", ticket)).content.decode()
+    # when
+    client.post(_url("staff_unfreeze", ticket), {"unfreeze-reason": "Called back: it was him"})
+    # then
+    ticket.refresh_from_db()
+    assert ticket.status == Status.IN_VERIFICATION
+    assert AuditEvent.objects.filter(action="ticket.unfrozen", actor_id=security.pk).exists()
+
+
+def test_unfreeze_view_is_forbidden_to_an_agent(mfa_client, agent) -> None:  # type: ignore[no-untyped-def]
+    # given
+    ticket = workflow.claim(make_ticket(), by=agent)
+    workflow.freeze(ticket, reason="Voice sounded synthetic", by=agent)
+    client = reauthenticated(mfa_client(agent), agent)
+    # when
+    response = client.post(_url("staff_unfreeze", ticket), {"unfreeze-reason": "Looks fine"})
+    # then
+    assert response.status_code == 403
+    ticket.refresh_from_db()
+    assert ticket.status == Status.FROZEN
+    assert "/unfreeze/" not in client.get(_url("staff_ticket", ticket)).content.decode()
+
+
+def test_unfreeze_view_without_a_reason_leaves_the_case_frozen(mfa_client, security) -> None:  # type: ignore[no-untyped-def]
+    # given
+    ticket = make_ticket()
+    workflow.freeze(ticket, reason="Not me", by=security)
+    client = reauthenticated(mfa_client(security), security)
+    # when
+    response = client.post(_url("staff_unfreeze", ticket), {"unfreeze-reason": ""})
+    # then
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == Status.FROZEN
 
 
 def test_retry_view_sends_the_failed_step_again(mfa_client, agent, approver) -> None:  # type: ignore[no-untyped-def]

@@ -543,3 +543,39 @@ def test_decide_as_manager_ignores_an_unverified_address_added_by_the_user(agent
         workflow.decide_as_manager(
             casework.last_link_token(), by=impostor, confirm=True, reason="Trust me."
         )
+
+
+def test_unfreeze_hands_a_frozen_verified_case_back_for_a_new_round(agent, security) -> None:  # type: ignore[no-untyped-def]
+    # given a verified case, frozen by a "this wasn't me"
+    ticket = make_ticket()
+    verify(ticket, agent)
+    ticket = workflow.report_not_me(ticket)
+    # when a security officer releases it
+    ticket = workflow.unfreeze(ticket, by=security, reason="The holder called: his own request")
+    # then the agent verifies again; the release is on the record with its reason
+    assert ticket.status == Status.IN_VERIFICATION and not ticket.flagged
+    assert workflow.active_verification(ticket) is None
+    event = AuditEvent.objects.get(action="ticket.unfrozen")
+    assert event.reason == "The holder called: his own request" and event.actor_id == security.pk
+
+
+def test_unfreeze_returns_an_unclaimed_case_to_new(security) -> None:  # type: ignore[no-untyped-def]
+    ticket = workflow.freeze(make_ticket(), reason="Fraud suspected", by=security)
+    assert workflow.unfreeze(ticket, by=security, reason="Reviewed").status == Status.NEW
+
+
+def test_unfreeze_requires_the_security_role(agent) -> None:  # type: ignore[no-untyped-def]
+    ticket = workflow.freeze(make_ticket(), reason="Fraud suspected", by=agent)
+    with pytest.raises(PermissionDenied):
+        workflow.unfreeze(ticket, by=agent, reason="Looks fine")
+
+
+def test_unfreeze_requires_a_reason(security) -> None:  # type: ignore[no-untyped-def]
+    ticket = workflow.freeze(make_ticket(), reason="Fraud suspected", by=security)
+    with pytest.raises(workflow.TransitionRefused):
+        workflow.unfreeze(ticket, by=security, reason="  ")
+
+
+def test_unfreeze_refuses_a_case_that_is_not_frozen(security) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(workflow.TransitionRefused):
+        workflow.unfreeze(make_ticket(), by=security, reason="Reviewed")

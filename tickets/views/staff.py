@@ -105,6 +105,7 @@ def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
         "note_form": NoteForm(),
         "reason_form": ReasonForm(),
         "close_form": ReasonForm(prefix="close"),
+        "unfreeze_form": ReasonForm(prefix="unfreeze"),
         "Status": Status,
     }
 
@@ -205,6 +206,17 @@ def close(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     form = ReasonForm(request.POST, prefix="close")
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     workflow.close(ticket, by=request.user, reason=reason, request=request)
+    return redirect("staff_ticket", pk=ticket.pk)
+
+
+@require_POST
+@with_ticket(write=True)
+@reauthentication_required
+def unfreeze(request: HttpRequest, ticket: Ticket) -> HttpResponse:
+    form = ReasonForm(request.POST, prefix="unfreeze")
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    workflow.unfreeze(ticket, by=request.user, reason=reason, request=request)
+    messages.success(request, _("The case is released back to work."))
     return redirect("staff_ticket", pk=ticket.pk)
 
 

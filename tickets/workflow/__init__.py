@@ -5,7 +5,8 @@ compare-and-swap update, an audit event in the same transaction, side effects on
 
 The path of a case: NEW —claim→ IN_VERIFICATION —verify_identity→ VERIFIED —(manager confirms,
 approvals)→ APPROVED —(cooling-off over)→ EXECUTING —(Graph steps)→ EXECUTED —(follow-up)→
-RESTORED. Anything open may be FROZEN (fraud flag, "this wasn't me", manager declines).
+RESTORED. Anything open may be FROZEN (fraud flag, "this wasn't me", manager declines);
+a security officer may unfreeze it back to work.
 
 Callers import the package and use these names (``workflow.approve(ticket, by=user)``); the
 modules behind them are the package's own business.
@@ -33,7 +34,7 @@ from tickets.workflow.confirmation import (
     may_decide_as_manager,
     open_manager_link,
 )
-from tickets.workflow.containment import close, flag_fraud, freeze, report_not_me
+from tickets.workflow.containment import close, flag_fraud, freeze, report_not_me, unfreeze
 from tickets.workflow.delivery import requester_may_reveal, reveal_tap, tap_delivery_for
 from tickets.workflow.queue import assign, claim
 from tickets.workflow.running import (
@@ -85,6 +86,7 @@ __all__ = [
     "reveal_tap",
     "security_officer_emails",
     "tap_delivery_for",
+    "unfreeze",
     "verification_plan",
     "verify_identity",
 ]

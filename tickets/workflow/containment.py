@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit import log
+from audit import actions, log
 from graphops import operations
 from graphops.models import Kind
 from tickets.models import (
@@ -178,5 +178,36 @@ def close(ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None
         ticket_ref=ticket.reference,
         subject=ticket.upn,
         reason=reason.strip(),
+    )
+    return ticket
+
+
+@transaction.atomic
+def unfreeze(
+    ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None = None
+) -> Ticket:
+    """A security officer releases a frozen case back to work, saying why.
+
+    Precondition: FROZEN; ``by`` holds tickets.handle_fraud; a reason. The case goes back to
+    IN_VERIFICATION with its agent (NEW if nobody claimed it), unflagged; the round it had is
+    superseded, so identity is verified afresh before anything runs again. Allowed after a
+    "this wasn't me" too: the reason is on the record. Compare-and-swap: a second call raises
+    TransitionRefused.
+    """
+    _require(by, "tickets.handle_fraud")
+    if not reason.strip():
+        raise TransitionRefused(_("Give a reason."))
+    ticket = _lock(ticket)
+    to = Status.IN_VERIFICATION if ticket.assigned_to_id else Status.NEW
+    ticket = _move(ticket, from_=[Status.FROZEN], to=to, flagged=False, flag_reason="")
+    Verification.objects.filter(ticket=ticket, active=True).update(active=False)
+    log.record(
+        actions.TICKET_UNFROZEN,
+        actor=by,
+        request=request,
+        ticket_ref=ticket.reference,
+        subject=ticket.upn,
+        reason=reason.strip(),
+        data={"to": to},
     )
     return ticket
