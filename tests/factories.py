@@ -5,7 +5,9 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
+from tickets import policy
 from tickets.models import Ticket
 from tickets.roles import sync_roles
 
@@ -44,3 +46,8 @@ class TicketFactory(factory.django.DjangoModelFactory):
     department = "Finance"
     what_happened = "lost"
     claim_code_hash = "not-a-real-hash"
+    urgency = "normal"
+    # As the intake sets it (tickets.intake.submit_request).
+    sla_due_at = factory.LazyAttribute(
+        lambda t: policy.current().sla_due_at(t.urgency, received_at=timezone.now())
+    )

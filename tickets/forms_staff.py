@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.db.models import Case, DateTimeField, ExpressionWrapper, F, QuerySet, Value, When
+from django.db.models import Case, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -54,23 +54,10 @@ _PREFERRED_METHOD = {
 _URGENCY_RANK = {Urgency.CRITICAL: 0, Urgency.HIGH: 1, Urgency.NORMAL: 2, Urgency.LOW: 3}
 
 
-def with_sla_due(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
-    """Annotate each ticket with ``sla_due``: its arrival plus the policy's time for its urgency."""
-    pol = policy_module.current()
-    due = Case(
-        *[
-            When(
-                urgency=u,
-                then=ExpressionWrapper(
-                    F("created_at") + Value(pol.sla(u)), output_field=DateTimeField()
-                ),
-            )
-            for u in Urgency.values
-        ],
-        output_field=DateTimeField(),
-    )
+def with_urgency_rank(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Annotate each ticket with ``urgency_rank`` (0 = critical) for the "most urgent" sort."""
     rank = Case(*[When(urgency=u, then=Value(r)) for u, r in _URGENCY_RANK.items()])
-    return tickets.annotate(sla_due=due, urgency_rank=rank)
+    return tickets.annotate(urgency_rank=rank)
 
 
 class QueueFilterForm(forms.Form):
@@ -105,12 +92,15 @@ class QueueFilterForm(forms.Form):
             tickets = tickets.filter(assigned_to=user)
         if data.get("flagged"):
             tickets = tickets.filter(flagged=True)
+        sort = data.get("sort") or "sla"
+        if sort == "urgency":
+            tickets = with_urgency_rank(tickets)
         order = {
             "oldest": ["created_at"],
             "newest": ["-created_at"],
             "urgency": ["urgency_rank", "created_at"],
-        }.get(data.get("sort") or "sla", ["sla_due", "created_at"])
-        return with_sla_due(tickets).select_related("assigned_to").order_by(*order)
+        }.get(sort, ["sla_due_at", "created_at"])
+        return tickets.select_related("assigned_to").order_by(*order)
 
 
 class ReasonForm(forms.Form):

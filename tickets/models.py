@@ -119,10 +119,16 @@ class Ticket(models.Model):
     )
     flagged = models.BooleanField(default=False, db_index=True)
     flag_reason = models.CharField(max_length=300, blank=True)
+    # When the SLA clock runs out: arrival plus the policy's time for the urgency, stored at
+    # intake so the queue sorts on an indexed column rather than a per-row CASE.
+    sla_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "-created_at"], name="ticket_status_created")]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="ticket_status_created"),
+            models.Index(fields=["status", "sla_due_at"], name="ticket_status_sla_due"),
+        ]
         permissions = [
             ("view_queue", "Can see the recovery queue"),
             ("work_ticket", "Can claim and work on recovery tickets"),

@@ -120,6 +120,10 @@ class Policy:
     def sla(self, urgency: str) -> dt.timedelta:
         return dt.timedelta(minutes=self.sla_minutes.get(urgency, self.sla_minutes["normal"]))
 
+    def sla_due_at(self, urgency: str, *, received_at: dt.datetime) -> dt.datetime:
+        """When a case of this urgency received at ``received_at`` breaches its SLA."""
+        return received_at + self.sla(urgency)
+
 
 def _check(condition: bool, message: str) -> None:
     if not condition:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 from django.core import mail
@@ -10,7 +11,7 @@ from django.utils import translation
 
 from graphops import ledger
 from graphops.models import GraphOperation, Kind
-from tickets import intake
+from tickets import intake, policy
 from tickets.models import DirectoryState, NotMeLink, Status, Ticket, TriageDeflection, TriagePath
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +116,14 @@ def test_submit_request_stores_the_ticket_then_requests_the_lookup() -> None:
     assert ticket.claim_code_hash.startswith("hmac-sha256$")
     assert ticket.reference.startswith("RP-") and len(ticket.reference) == 12
     assert lookup_of(ticket).target_upn == UPN
+
+
+def test_submit_request_starts_the_sla_clock_for_the_urgency() -> None:
+    # given / when
+    ticket = intake.submit_request(REQUEST).ticket
+    # then the case is due the policy's time for its urgency after it arrived
+    expected = policy.current().sla(ticket.urgency)
+    assert abs((ticket.sla_due_at - ticket.created_at) - expected) < dt.timedelta(seconds=5)
 
 
 def test_submit_request_links_a_second_open_request_and_flags_both() -> None:

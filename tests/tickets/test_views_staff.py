@@ -13,7 +13,7 @@ from graphops.models import GraphOperation, OpStatus
 from tests.factories import TicketFactory, UserFactory
 from tests.tickets import casework
 from tests.tickets.casework import make_ticket, reauthenticated, verify
-from tickets import workflow
+from tickets import policy, workflow
 from tickets.models import (
     Approval,
     ManagerConfirmation,
@@ -478,7 +478,11 @@ def test_queue_filters_by_flag_urgency_privilege_and_mine(mfa_client, agent) -> 
 def test_queue_sorts_by_sla_due_and_shows_breaches(mfa_client, agent) -> None:  # type: ignore[no-untyped-def]
     # given a low-urgency case four days old and a fresh critical one
     old = make_ticket(reference="RP-OLD0-0001", urgency="low")
-    Ticket.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=4))
+    four_days_ago = timezone.now() - dt.timedelta(days=4)
+    Ticket.objects.filter(pk=old.pk).update(
+        created_at=four_days_ago,
+        sla_due_at=policy.current().sla_due_at("low", received_at=four_days_ago),
+    )
     make_ticket(reference="RP-CRIT-0001", urgency="critical")
     make_ticket(reference="RP-NORM-0001", urgency="normal")
     # when

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpRequest
-from django.utils import translation
+from django.utils import timezone, translation
 
 from audit import actions, log
 from graphops import operations
 from graphops.models import Kind
 from tickets import notifications
+from tickets import policy as policy_module
 from tickets.intake.codes import hash_claim_code, new_claim_code, new_reference
 from tickets.models import (
     OPEN_STATUSES,
@@ -80,6 +81,7 @@ def submit_request(data: IntakeRequest, *, request: HttpRequest | None = None) -
         upn=upn,
         claim_code_hash=hash_claim_code(reference, code),
         language=translation.get_language() or settings.LANGUAGE_CODE,
+        sla_due_at=policy_module.current().sla_due_at(data.urgency, received_at=timezone.now()),
         **fields,
     )
     if earlier is not None:

@@ -29,7 +29,6 @@ from tickets.forms_staff import (
     QueueFilterForm,
     ReasonForm,
     VerificationForm,
-    with_sla_due,
 )
 from tickets.models import Status, TapChannel, Ticket
 
@@ -77,7 +76,7 @@ def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
     failed = workflow.failed_operation(ticket)
     delivery = workflow.tap_delivery_for(ticket)
     return {
-        "ticket": with_sla_due(Ticket.objects.filter(pk=ticket.pk)).get(),
+        "ticket": ticket,
         "now": timezone.now(),
         "verification": verification,
         "confirmation": getattr(verification, "manager_confirmation", None),
