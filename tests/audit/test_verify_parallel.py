@@ -71,3 +71,21 @@ def test_audit_verify_command_uses_workers(committed_events) -> None:  # type: i
     )
     with pytest.raises(CommandError, match=rf"BROKEN at event #{committed_events[20].pk}"):
         call_command("audit_verify", "--workers", "2", stdout=StringIO())
+
+
+def test_audit_verify_command_by_default_names_the_same_first_broken_event(
+    committed_events,
+) -> None:  # type: ignore[no-untyped-def]
+    # given one committed event edited behind the trigger
+    target = committed_events[13].pk
+    _edit_behind_the_trigger(
+        "UPDATE audit_auditevent SET actor_label = 'x' WHERE id = %s", [target]
+    )
+    single = verify_chain(workers=1)
+    # when the command runs as an operator runs it (its default workers)
+    with pytest.raises(CommandError) as broken:
+        call_command("audit_verify", stdout=StringIO())
+    # then it names the single walk's first broken event
+    assert single.broken is not None and single.broken.event_id == target
+    assert f"BROKEN at event #{target}: {single.broken.problem}" in str(broken.value)
+    assert f"{single.checked} events before it are intact" in str(broken.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -10,6 +11,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from audit.verify import verify_chain
 
 _ANCHOR = re.compile(r"^(\d+):([0-9a-f]{64})$")
+# Hashing is the bottleneck (≈ 100,000 events per CPU-second): one walker per core. Capped, as
+# each walker is also a PostgreSQL backend streaming its share (docs/BENCHMARKS.md).
+_MAX_DEFAULT_WORKERS = 4
+_DEFAULT_WORKERS = min(_MAX_DEFAULT_WORKERS, len(os.sched_getaffinity(0)))
 
 
 def _anchor(text: str) -> tuple[int, str]:
@@ -36,8 +41,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            default=1,
-            help="forked processes sharing the walk (default 1: walk in this process)",
+            default=_DEFAULT_WORKERS,
+            help=(
+                "forked processes sharing the walk (default: this machine's cores, at most "
+                f"{_MAX_DEFAULT_WORKERS}; 1 walks in this process)"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
