@@ -116,16 +116,18 @@ def test_worker_killed_before_the_tap_post_finishes_the_case_after_recovery(
     wait_for_ticket(ticket, Status.EXECUTED)
     [operation] = tap_operations(ticket)
     assert operation.status == OpStatus.SUCCEEDED and operation.attempts == 2
-    assert simtenant.user(UPN)["taps_issued"] == 1 and tap_posts(simtenant) == 1
+    assert simtenant.user(UPN)["taps_issued"] == 1 and tap_posts(simtenant, ticket) == 1
     assert workflow.reveal_tap(ticket, channel=TapChannel.REQUESTER)
 
 
 def test_worker_killed_during_a_method_deletion_repeats_it_safely(
     simtenant, start_worker, run_operation
 ) -> None:  # type: ignore[no-untyped-def]
-    # given the deletion of the lost phone's methods hangs in Graph
+    # given Graph deletes the first method of the lost phone, then hangs
     facts = directory_facts(run_operation)
-    simtenant.fault(delay_seconds=30, method="DELETE", path_contains="Methods/")
+    simtenant.fault(
+        delay_seconds=30, delay_after_action=True, method="DELETE", path_contains="Methods/"
+    )
     starting = in_background(start_worker, 2)
     ticket, _agent = verified_case(facts, revoke_sessions=False)
     workers = starting.result()
