@@ -4,14 +4,10 @@ someone decides who may open it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.db import transaction
 
-from recovery_portal import health
 from tests.security.urlmatrix import ROLES, fill, routes
-from tests.tickets.casework import last_link_token, make_manager, make_ticket, staff, verify
 
 pytestmark = pytest.mark.django_db
 
@@ -112,32 +108,6 @@ MATRIX: dict[tuple[str, str], list[int | str]] = {
     ("public_not_me_report", "POST"): [400, 400, 400, 400, 400, 400, 400],
     ("public_status_reveal", "POST"): [404, 404, 404, 404, 404, 404, 404],
 }
-
-
-@pytest.fixture
-def cast(db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """The visitors, and a case verified by another agent, waiting for its manager."""
-    from tickets.views.public import TRIAGE_QUESTIONS
-
-    people: dict[str, Any] = {
-        "anonymous": None,
-        "outsider": staff("outsider", []),
-        "agent": staff("agent", ["helpdesk_agent"]),
-        "approver": staff("approver", ["approver"]),
-        "security": staff("security", ["security_officer"]),
-        "auditor": staff("auditor", ["auditor"]),
-        "manager": make_manager(),
-    }
-    ticket = make_ticket()
-    verify(ticket, staff("verifier", ["helpdesk_agent"]))
-    case = {
-        "pk": ticket.pk,
-        "reference": ticket.reference,
-        "step": next(s for s in TRIAGE_QUESTIONS if s != "account"),
-        "token": last_link_token(),
-    }
-    health.record_worker_heartbeat()  # the probe answers 200 only with a live worker
-    return {"people": people, "case": case}
 
 
 def _where(response) -> str:  # type: ignore[no-untyped-def]
