@@ -28,11 +28,15 @@ class RequireStaffMFAMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):  # type: ignore[no-untyped-def]
-        user = request.user
-        if not user.is_authenticated or request.path.startswith(_ALLOWED_PREFIXES):
+        # Public pages first: they must not load the session's user (a database read), so
+        # that /health/ still answers 503 with a session cookie while the database is down.
+        if request.path.startswith(_ALLOWED_PREFIXES):
             return None
         if getattr(view_func, "login_required", True) is False:
             return None  # a public page, marked with @login_not_required
+        user = request.user
+        if not user.is_authenticated:
+            return None
         if _signed_in_through_entra(request):
             return None
         has_mfa = Authenticator.objects.filter(

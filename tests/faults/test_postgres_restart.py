@@ -143,6 +143,7 @@ def test_postgres_restart_gives_plain_errors_then_the_portal_works_again(
     assert set(during) == {500} and claim_during == 500
     assert took < 30
     assert health_status == 503 and json.loads(health)["checks"]["database"]["ok"] is False
+    assert "temporarily unavailable" in browser.request("/staff/queue/")[1]
     # when it comes back
     services.start_postgres()
     # then the very next requests work (dead connections dropped), and the claim goes through
