@@ -155,3 +155,47 @@ def test_postgres_restart_gives_plain_errors_then_the_portal_works_again(
     assert status == 302
     ticket = Ticket.objects.get(reference="RP-PG0001")
     assert ticket.status == Status.IN_VERIFICATION and ticket.assigned_to_id == agent.pk
+
+
+def _get(url: str, cookie: str) -> tuple[int, dict[str, str], str]:
+    request = urllib.request.Request(url, headers={"Cookie": cookie})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode(errors="replace")
+
+
+def test_health_with_a_session_cookie_reports_the_database_down_while_postgres_is_stopped(
+    gunicorn, services, client, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    # given a signed-in agent whose browser (session and CSRF cookies) opens /health/
+    from django.contrib.sessions.models import Session
+
+    from tests.tickets.casework import staff
+
+    agent = staff("agent", ["helpdesk_agent"])
+    client.force_login(agent)
+    session_key = client.cookies["sessionid"].value
+    session_cookie = f"sessionid={session_key}; csrftoken={'x' * 32}"
+    cookie = f"{session_cookie}; django_language=it"
+    assert _get(f"{gunicorn}/staff/queue/", session_cookie)[0] == 200
+    before = Session.objects.values("session_data", "expire_date").get(session_key=session_key)
+    # when PostgreSQL stops
+    services.stop_postgres()
+    status, headers, body = _get(f"{gunicorn}/health/", cookie)
+    page_status, _, page = _get(f"{gunicorn}/staff/queue/", session_cookie)
+    services.start_postgres()
+    # then the probe answers 503 naming the database, and sets no cookie (nothing written)
+    log = (tmp_path / "gunicorn.log").read_text()[-3000:]
+    assert status == 503, f"{status} {body[:300]}\n{log}"
+    assert headers["Content-Type"] == "application/json"
+    checks = json.loads(body)["checks"]
+    assert checks["database"] == {"ok": False, "detail": "OperationalError"}
+    assert checks["redis"]["ok"] is True
+    assert "Set-Cookie" not in headers
+    # and a normal page still gets the plain "temporarily unavailable" server error
+    assert page_status == 500 and "temporarily unavailable" in page
+    # and the session is untouched once the database is back
+    after = Session.objects.values("session_data", "expire_date").get(session_key=session_key)
+    assert after == before
