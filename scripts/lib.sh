@@ -100,3 +100,58 @@ fernet_key_file() {
       'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' >"$path"
   fi
 }
+
+# supervise NAME LOGFILE COMMAND...: run COMMAND (output appended to LOGFILE) and start it again
+# whenever it exits, after a back-off that doubles with each recent crash (RP_SUPERVISE_BACKOFF
+# seconds first, default 1). Gives up, returning 1, after RP_SUPERVISE_MAX_CRASHES exits (default
+# 5) within RP_SUPERVISE_WINDOW seconds (default 60). SIGTERM, SIGINT or SIGHUP to the supervisor
+# stops the child (SIGTERM, then waits for it) and returns 0 without a restart. The child runs in
+# its own session: a Ctrl-C at the terminal reaches only run.sh, which stops each supervisor, so a
+# child never dies of the Ctrl-C first and gets restarted during a deliberate shutdown.
+supervise() {
+  local name="$1" logfile="$2"; shift 2
+  local backoff="${RP_SUPERVISE_BACKOFF:-1}" max="${RP_SUPERVISE_MAX_CRASHES:-5}"
+  local window="${RP_SUPERVISE_WINDOW:-60}"
+  local child="" stopping="" rc how delay t crashes=() recent=()
+  set +m  # setsid must not fork: $! has to be the child itself
+  trap 'stopping=yes; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null || true' TERM INT HUP
+  while [ -z "$stopping" ]; do
+    setsid "$@" >>"$logfile" 2>&1 </dev/null &
+    child=$!
+    _supervise_say "$name" "$logfile" "started $name (pid $child)"
+    rc=0
+    # (stderr: bash's own "Killed" job notice; what exited is said below)
+    wait "$child" 2>/dev/null || rc=$?
+    while kill -0 "$child" 2>/dev/null; do  # a stop request woke us: wait for the child
+      rc=0
+      wait "$child" 2>/dev/null || rc=$?
+    done
+    # What the child left in its process group (gunicorn or Celery pool processes).
+    kill -TERM -- "-$child" 2>/dev/null || true
+    [ -z "$stopping" ] || break
+    how="exit code $rc"
+    if [ "$rc" -gt 128 ] && t="$(kill -l $((rc - 128)) 2>/dev/null)"; then how="signal $t"; fi
+    recent=()
+    for t in "${crashes[@]}"; do [ $((SECONDS - t)) -ge "$window" ] || recent+=("$t"); done
+    crashes=("${recent[@]}" "$SECONDS")
+    if [ "${#crashes[@]}" -ge "$max" ]; then
+      _supervise_say "$name" "$logfile" \
+        "$name exited ($how), ${#crashes[@]} times within ${window} s: giving up on it"
+      trap - TERM INT HUP
+      return 1
+    fi
+    delay="$(awk -v b="$backoff" -v n="${#crashes[@]}" 'BEGIN { print b * 2 ^ (n - 1) }')"
+    _supervise_say "$name" "$logfile" "$name exited ($how): restarting it in ${delay} s"
+    sleep "$delay" >/dev/null 2>&1 &
+    wait $! || true  # a stop request ends the back-off at once
+    kill -KILL -- "-$child" 2>/dev/null || true
+  done
+  _supervise_say "$name" "$logfile" "stopped $name"
+  trap - TERM INT HUP
+  return 0
+}
+
+_supervise_say() {
+  log "$3"
+  printf '[supervisor] %s %s\n' "$(date -u +%FT%TZ)" "$3" >>"$2"
+}

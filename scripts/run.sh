@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole portal locally: PostgreSQL, Redis, the simulated Entra tenant, gunicorn, a Celery
-# worker and Celery beat. Data is kept in .local/ between runs. Ctrl-C stops everything.
+# worker and Celery beat. Data is kept in .local/ between runs. A part that exits is started again
+# (scripts/lib.sh: supervise); one that keeps crashing stops the whole run. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -19,6 +20,12 @@ ensure_python_env
 compile_messages
 
 pids=()
+# start NAME COMMAND...: a supervised long-running part, its output in logs/NAME.log.
+start() {
+  local name="$1"; shift
+  supervise "$name" "$LOCAL/logs/$name.log" "$@" &
+  pids+=($!)
+}
 cleanup() {
   trap - INT TERM EXIT
   log "stopping…"
@@ -28,7 +35,9 @@ cleanup() {
   pg_stop "$LOCAL/pg"
   log "stopped."
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 pg_start "$LOCAL/pg" "$PG_PORT"
 pg_createdb "$PG_PORT" recovery_portal
@@ -56,24 +65,19 @@ export -p | grep -E ' (DJANGO_SETTINGS_MODULE|DATABASE_URL|REDIS_URL|SECRET_KEY_
 PY="$ROOT/.venv/bin/python"
 if [ -z "${GRAPH_TENANT_ID:-}" ] && [ -f "$ROOT/graphops/simtenant/__main__.py" ]; then
   log "starting the simulated Entra tenant on 127.0.0.1:$SIM_PORT (token endpoint :$SIM_LOGIN_PORT)"
-  ( exec "$PY" -m graphops.simtenant --graph-port "$SIM_PORT" --login-port "$SIM_LOGIN_PORT" \
-      --data-dir "$LOCAL/simtenant" --seed demo ) >>"$LOCAL/logs/simtenant.log" 2>&1 &
-  pids+=($!)
+  start simtenant "$PY" -m graphops.simtenant --graph-port "$SIM_PORT" --login-port "$SIM_LOGIN_PORT" \
+    --data-dir "$LOCAL/simtenant" --seed demo
   for _ in $(seq 1 100); do [ -s "$LOCAL/simtenant/cert.pem" ] && break; sleep 0.1; done
 fi
 
 "$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py seed_demo
 
-( exec "$ROOT/.venv/bin/gunicorn" recovery_portal.wsgi:application --bind "127.0.0.1:$WEB_PORT" \
-    --workers "${WEB_CONCURRENCY:-3}" --timeout 30 --access-logfile - ) >>"$LOCAL/logs/web.log" 2>&1 &
-pids+=($!)
-( exec "$ROOT/.venv/bin/celery" -A recovery_portal worker --concurrency 2 -E --loglevel INFO ) \
-  >>"$LOCAL/logs/worker.log" 2>&1 &
-pids+=($!)
-( exec "$ROOT/.venv/bin/celery" -A recovery_portal beat --loglevel INFO \
-    --schedule "$LOCAL/celerybeat-schedule" ) >>"$LOCAL/logs/beat.log" 2>&1 &
-pids+=($!)
+start web "$ROOT/.venv/bin/gunicorn" recovery_portal.wsgi:application --bind "127.0.0.1:$WEB_PORT" \
+  --workers "${WEB_CONCURRENCY:-3}" --timeout 30 --access-logfile -
+start worker "$ROOT/.venv/bin/celery" -A recovery_portal worker --concurrency 2 -E --loglevel INFO
+start beat "$ROOT/.venv/bin/celery" -A recovery_portal beat --loglevel INFO \
+  --schedule "$LOCAL/celerybeat-schedule"
 
 # Ready means database, Redis and a worker heartbeat all answer (/health/ says 200).
 healthy=no
@@ -85,5 +89,7 @@ done
 log "Recovery Portal is running: http://127.0.0.1:$WEB_PORT/  (staff sign-in: /accounts/login/)"
 log "logs: $LOCAL/logs/  ·  mails: $LOCAL/mail/  ·  TOTP codes: bash scripts/manage.sh demo_totp"
 log "press Ctrl-C to stop"
+# A supervisor returns only when it gave up on its part: stop the rest rather than run half a portal.
 wait -n "${pids[@]}" || true
-log "a process exited; see $LOCAL/logs/"
+log "a part kept crashing, so everything stops; see $LOCAL/logs/"
+exit 1
