@@ -1,23 +1,30 @@
 """scripts/lib.sh ``supervise`` (what `make run` starts each long-running part with): a part that
 exits or is killed comes back, one that keeps crashing is given up on, and a stop request stops
-it for good. Real processes, real signals."""
+it for good. Real processes, real signals; the last test runs scripts/run.sh itself."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from tests.fixtures_graph import ROOT
+from recovery_portal import health
+from tests.fixtures_graph import ROOT, free_port
 
 STARTED = re.compile(r"started demo \(pid (\d+)\)")
+PART_STARTED = re.compile(r"started (\w+) \(pid (\d+)\)")
 
 
 class Supervisor:
@@ -183,3 +190,78 @@ def test_supervise_clears_what_a_killed_child_left_behind(supervise, tmp_path) -
     supervisor.wait_for_start(2)
     wait_until(lambda: not alive(helper), what="the helper gone")
     assert supervisor.stop() == 0
+
+
+@pytest.fixture
+def run_sh() -> Iterator[tuple[subprocess.Popen[str], Path, dict[str, int]]]:
+    """scripts/run.sh as a developer starts it, on free ports and in a temporary folder (never
+    the developer's .local/), in a process group of its own as a terminal would give it."""
+    folder = Path(tempfile.mkdtemp(prefix="rp-run-"))
+    folder.chmod(0o755)  # PostgreSQL runs as the postgres user
+    ports = {name: free_port() for name in ("PG", "REDIS", "WEB", "SIM", "SIM_LOGIN")}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "RP_LOCAL_DIR": str(folder / "local"),
+        "WEB_CONCURRENCY": "1",
+        **{f"RP_{name}_PORT": str(port) for name, port in ports.items()},
+    }
+    output = open(folder / "run.out", "w")  # noqa: SIM115 - closed at teardown
+    process = subprocess.Popen(  # noqa: S603 - our own script
+        ["bash", str(ROOT / "scripts" / "run.sh")],  # noqa: S607
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process, folder, ports
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
+        output.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def health_status(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=5) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+@pytest.mark.worker
+def test_run_sh_brings_a_killed_worker_back_and_stops_cleanly_on_ctrl_c(run_sh) -> None:  # type: ignore[no-untyped-def]
+    # given the whole portal started by scripts/run.sh, healthy
+    process, folder, ports = run_sh
+    out = folder / "run.out"
+    wait_until(lambda: "press Ctrl-C" in out.read_text(), timeout=180, what="run.sh up")
+    assert health_status(ports["WEB"]) == 200, out.read_text()
+    parts = {
+        name: int(pid) for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", out.read_text())
+    }
+    assert set(parts) == {"simtenant", "web", "worker", "beat"}
+    # when someone kill -9s the worker (and its last heartbeat is forgotten)
+    os.kill(parts["worker"], signal.SIGKILL)
+    redis.Redis(port=ports["REDIS"]).delete(health.HEARTBEAT_KEY)
+    # then a new worker is started and /health/ is green again (a live worker's heartbeat)
+    found = wait_until(lambda: re.findall(r"started worker \(pid (\d+)\)", out.read_text())[1:])
+    assert int(found[0]) != parts["worker"]
+    assert "worker exited (signal KILL): restarting it in 1 s" in out.read_text()
+    wait_until(lambda: health_status(ports["WEB"]) == 200, timeout=60, what="/health/ green")
+    # when the terminal's Ctrl-C reaches run.sh's process group
+    os.killpg(process.pid, signal.SIGINT)
+    # then everything stops, nothing is restarted, PostgreSQL and Redis are down
+    assert process.wait(timeout=60) == 130
+    text = out.read_text()
+    assert text.count("restarting") == 1 and text.rstrip().endswith("stopped.")
+    for pid in [*parts.values(), int(found[0])]:
+        assert not alive(pid)
+    assert not (folder / "local" / "pg" / "data" / "postmaster.pid").exists()
+    assert health_status(ports["WEB"]) == 0
