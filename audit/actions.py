@@ -28,6 +28,13 @@ TICKET_SUBMITTED = "ticket.submitted"
 TRIAGE_DEFLECTED = "triage.deflected"
 # Public link or status page used (never the token itself). data: {"purpose": "..."}
 LINK_USED = "link.used"
+# A mailed link's token was refused (never the token itself; outcome "denied").
+# data: {"purpose": "not_me" | "manager", "reason": "bad_signature" | "expired" | "replayed" |
+# "unknown" | "superseded"}; ticket_ref only when the signature was valid.
+LINK_REJECTED = "link.rejected"
+# A client IP reached the limit of failed link attempts: one per IP and window, whatever follows.
+# data: {"purpose": ..., "rate": "20/h"}
+LINK_THROTTLED = "link.throttled"
 # The directory facts of an account were shown to a staff member.
 DIRECTORY_VIEWED = "directory.viewed"
 # data: {"privileged": bool} — what the directory said; reports read the flag.
@@ -94,6 +101,8 @@ LABELS = {
     TICKET_SUBMITTED: _("Request submitted"),
     TRIAGE_DEFLECTED: _("Solved with self-help"),
     LINK_USED: _("Link used"),
+    LINK_REJECTED: _("Link refused"),
+    LINK_THROTTLED: _("Link attempts throttled"),
     DIRECTORY_VIEWED: _("Directory data viewed"),
     DIRECTORY_CHECKED: _("Directory checked"),
     TICKET_CLAIMED: _("Ticket claimed"),

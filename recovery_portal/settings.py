@@ -309,6 +309,10 @@ RP_INTAKE_RATE_PER_IP = _rate("RP_INTAKE_RATE_PER_IP", "10/h")
 RP_INTAKE_RATE_PER_UPN = _rate("RP_INTAKE_RATE_PER_UPN", "3/d")
 RP_STATUS_RATE_PER_IP = _rate("RP_STATUS_RATE_PER_IP", "30/h")
 RP_STATUS_RATE_PER_REFERENCE = _rate("RP_STATUS_RATE_PER_REFERENCE", "10/h")
+# Failed attempts (forged, expired, used) per client IP on the mailed links; a valid click never
+# counts. Once reached, every token waits for the window's end; without Redis, none is read.
+RP_NOT_ME_LINK_RATE_PER_IP = _rate("RP_NOT_ME_LINK_RATE_PER_IP", "20/h")
+RP_MANAGER_LINK_RATE_PER_IP = _rate("RP_MANAGER_LINK_RATE_PER_IP", "20/h")
 # Behind a reverse proxy: the request.META key with the client's address as the proxy sets it
 # (e.g. HTTP_X_REAL_IP), or every visitor counts as the proxy for the per-IP limits.
 RATELIMIT_IP_META_KEY = env.string("RP_CLIENT_IP_META_KEY", "") or None

@@ -42,7 +42,13 @@ from tickets.intake.status import (
     revoke_status_access,
     ticket_from_status_grant,
 )
-from tickets.intake.throttle import Throttle, intake_throttle, status_throttle
+from tickets.intake.throttle import (
+    Throttle,
+    intake_throttle,
+    link_rejected,
+    link_throttle,
+    status_throttle,
+)
 from tickets.intake.triage import TRIAGE_NEXT, count_deflection, triage_answer
 
 __all__ = [
@@ -64,6 +70,8 @@ __all__ = [
     "grant_status_access",
     "hash_claim_code",
     "intake_throttle",
+    "link_rejected",
+    "link_throttle",
     "mint_not_me_token",
     "new_claim_code",
     "normalize_code",

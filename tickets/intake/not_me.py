@@ -51,26 +51,57 @@ def mint_not_me_token(ticket: Ticket, *, recipient: str, sent_to: str) -> str | 
 
 
 class NotMeLinkInvalid(Exception):
-    """The link is forged, expired or already used."""
+    """The link is forged, expired or already used.
+
+    ``reason`` says which, for the logs and the audit trail (never for the visitor):
+    bad_signature, expired, replayed or unknown. ``ticket_ref`` is set only when the token's
+    signature was valid (so a forger cannot make us name a case of their choosing).
+    """
+
+    def __init__(self, reason: str = "unknown", *, ticket_ref: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ticket_ref = ticket_ref
+
+
+def _reference_of(ticket_id: object) -> str:
+    try:
+        pk = int(ticket_id)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return ""
+    return Ticket.objects.filter(pk=pk).values_list("reference", flat=True).first() or ""
+
+
+def _read_token(token: str) -> tuple[int, str]:
+    """The (ticket id, nonce) a token carries; raises NotMeLinkInvalid with the reason."""
+    max_age = notifications.NOT_ME_LINK_DAYS * 24 * 3600
+    try:
+        payload = signing.loads(token, salt=_NOT_ME_SALT, max_age=max_age)
+    except signing.SignatureExpired:
+        # Signed by us, only too old: the case it names is worth a line in the trail.
+        stale = signing.loads(token, salt=_NOT_ME_SALT)
+        ticket_ref = _reference_of(stale.get("t") if isinstance(stale, dict) else None)
+        raise NotMeLinkInvalid("expired", ticket_ref=ticket_ref) from None
+    except signing.BadSignature:
+        raise NotMeLinkInvalid("bad_signature") from None
+    try:
+        return int(payload["t"]), str(payload["n"])
+    except (KeyError, TypeError, ValueError):
+        raise NotMeLinkInvalid("unknown") from None
 
 
 def open_not_me_link(token: str) -> NotMeLink:
-    """The unused link a token stands for; raises NotMeLinkInvalid otherwise."""
-    try:
-        payload = signing.loads(
-            token, salt=_NOT_ME_SALT, max_age=notifications.NOT_ME_LINK_DAYS * 24 * 3600
-        )
-        nonce = str(payload["n"])
-        ticket_id = int(payload["t"])
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
-        raise NotMeLinkInvalid from None
+    """The unused link a token stands for; raises NotMeLinkInvalid (with a reason) otherwise."""
+    ticket_id, nonce = _read_token(token)
     link = (
         NotMeLink.objects.select_related("ticket")
-        .filter(ticket_id=ticket_id, nonce_hash=_nonce_hash(nonce), used_at__isnull=True)
+        .filter(ticket_id=ticket_id, nonce_hash=_nonce_hash(nonce))
         .first()
     )
     if link is None:
-        raise NotMeLinkInvalid
+        raise NotMeLinkInvalid("unknown", ticket_ref=_reference_of(ticket_id))
+    if link.used_at is not None:
+        raise NotMeLinkInvalid("replayed", ticket_ref=link.ticket.reference)
     return link
 
 
@@ -85,7 +116,7 @@ def report_not_me(token: str, *, request: HttpRequest | None = None) -> Ticket:
     link = open_not_me_link(token)
     used = NotMeLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
     if used != 1:
-        raise NotMeLinkInvalid
+        raise NotMeLinkInvalid("replayed", ticket_ref=link.ticket.reference)
     # Staff-facing text stays in English whatever the reporter's language.
     who = {"account": "account holder", "manager": "manager of record"}[link.recipient]
     reason = f"Reported as not requested by the {who} (e-mailed link)."

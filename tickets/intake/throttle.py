@@ -8,9 +8,12 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
+from audit import actions, log
+from audit.models import Outcome
 from tickets.intake.codes import normalize_reference
 
 logger = logging.getLogger(__name__)
@@ -71,3 +74,95 @@ def status_throttle(request: HttpRequest, *, reference: str) -> Throttle:
     return hit(
         request, group="status:ref", value=ref_key, rate=_rate("RP_STATUS_RATE_PER_REFERENCE")
     )
+
+
+# --- The mailed links: failed attempts only ---------------------------------------------------
+
+# Which setting limits each link's failed attempts per client IP.
+_LINK_RATES = {
+    "not_me": "RP_NOT_ME_LINK_RATE_PER_IP",
+    "manager": "RP_MANAGER_LINK_RATE_PER_IP",
+}
+
+
+def _client_ip(request: HttpRequest) -> str:
+    # The address the per-IP counters use (the proxy's header when one is configured).
+    meta_key = getattr(settings, "RATELIMIT_IP_META_KEY", None) or "REMOTE_ADDR"
+    return str(request.META.get(meta_key) or "-")
+
+
+def _link_usage(request: HttpRequest, *, link: str, increment: bool) -> dict[str, Any] | None:
+    """The failure counter of ``link`` for this client IP; raises if the store is down."""
+    rate = _rate(_LINK_RATES[link])
+    usage = get_usage(request, group=f"link:{link}:ip", key="ip", rate=rate, increment=increment)
+    if usage is not None and usage["limit"] == 0 and usage["count"] == 0:
+        raise ConnectionError("django-ratelimit could not read the counter")
+    return usage
+
+
+def link_throttle(request: HttpRequest, *, link: str) -> Throttle:
+    """Whether a mailed link (``link``: "not_me" or "manager") may be looked at from here.
+
+    Read before the token is: only failed attempts count (``link_rejected``), so one honest
+    click is never slowed, but once this client IP reached the limit every token is refused
+    until the window ends, a valid one too (it is not consumed), so guessing cannot succeed
+    inside the window. Fails closed like the status page: without the counter store, tokens
+    could be tried without limit.
+    """
+    try:
+        usage = _link_usage(request, link=link, increment=False)
+    except Exception:  # redis-py raises its own ConnectionError/TimeoutError; any is "down"
+        verdict = Throttle.UNAVAILABLE
+    else:
+        limited = usage is not None and usage["count"] >= usage["limit"]
+        verdict = Throttle.LIMITED if limited else Throttle.OK
+    if verdict is not Throttle.OK:
+        logger.warning(
+            "%s link refused before reading its token: %s (client %s)",
+            link,
+            verdict.value,
+            _client_ip(request),
+        )
+    return verdict
+
+
+def link_rejected(request: HttpRequest, *, link: str, error: Exception) -> None:
+    """Count, log and audit one rejected token of a mailed link; never the token itself.
+
+    ``error`` is the link's refusal; its ``reason`` (bad_signature, expired, replayed, unknown,
+    superseded) and ``ticket_ref`` (set only when the signature was valid) are recorded. Audit
+    events are bounded per client IP and window: one ``link.rejected`` per failure up to the
+    limit, and one ``link.throttled`` from the failure that reaches it; attempts refused
+    afterwards (``link_throttle``) are logged only.
+    """
+    reason = str(getattr(error, "reason", "unknown"))
+    ticket_ref = str(getattr(error, "ticket_ref", ""))
+    client_ip = _client_ip(request)
+    logger.warning(
+        "%s link rejected: %s (ticket %s, client %s)", link, reason, ticket_ref or "-", client_ip
+    )
+    try:
+        usage = _link_usage(request, link=link, increment=True)
+    except Exception:
+        logger.warning("throttle store unreachable for link:%s:ip", link)
+        usage = None
+    count, limit = (usage["count"], usage["limit"]) if usage else (0, 0)
+    with transaction.atomic():
+        if usage is None or count <= limit:
+            log.record(
+                actions.LINK_REJECTED,
+                request=request,
+                ticket_ref=ticket_ref,
+                outcome=Outcome.DENIED,
+                data={"purpose": link, "reason": reason},
+                personal={"client_ip": client_ip},
+            )
+        if usage is not None and count == limit:
+            logger.warning("%s link throttled for client %s", link, client_ip)
+            log.record(
+                actions.LINK_THROTTLED,
+                request=request,
+                outcome=Outcome.DENIED,
+                data={"purpose": link, "rate": _rate(_LINK_RATES[link])},
+                personal={"client_ip": client_ip},
+            )

@@ -12,22 +12,35 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from tickets import workflow
+from tickets import intake, workflow
 from tickets.forms_staff import ManagerDecisionForm
 
 
-def _invalid(request: HttpRequest) -> HttpResponse:
+def _invalid(request: HttpRequest, error: workflow.LinkInvalid) -> HttpResponse:
+    intake.link_rejected(request, link="manager", error=error)
     return render(request, "tickets/manager/invalid.html", status=404)
+
+
+def _throttled(request: HttpRequest) -> HttpResponse | None:
+    """The 429 page while this client's failed link attempts are over the limit (or the counter
+    store is down): checked before the token is read, so a valid one is not consumed."""
+    verdict = intake.link_throttle(request, link="manager")
+    if verdict is intake.Throttle.OK:
+        return None
+    context = {"throttle": verdict.value}
+    return render(request, "tickets/manager/throttled.html", context, status=429)
 
 
 @require_GET
 @never_cache
 def confirm(request: HttpRequest) -> HttpResponse:
+    if refused := _throttled(request):
+        return refused
     token = request.GET.get("t", "")
     try:
         confirmation = workflow.open_manager_link(token)
-    except workflow.LinkInvalid:
-        return _invalid(request)
+    except workflow.LinkInvalid as exc:
+        return _invalid(request, exc)
     if not workflow.may_decide_as_manager(confirmation, request.user):
         raise PermissionDenied("You are not the person this confirmation is for.")
     context = {
@@ -43,6 +56,8 @@ def confirm(request: HttpRequest) -> HttpResponse:
 @require_POST
 @never_cache
 def decide(request: HttpRequest) -> HttpResponse:
+    if refused := _throttled(request):
+        return refused
     token = request.POST.get("t", "")
     form = ManagerDecisionForm(request.POST)
     try:
@@ -63,8 +78,8 @@ def decide(request: HttpRequest) -> HttpResponse:
             reason=form.cleaned_data["reason"],
             request=request,
         )
-    except workflow.LinkInvalid:
-        return _invalid(request)
+    except workflow.LinkInvalid as exc:
+        return _invalid(request, exc)
     except workflow.DutyConflict as exc:
         raise PermissionDenied(str(exc)) from None
     except workflow.TransitionRefused as exc:

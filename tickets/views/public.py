@@ -183,15 +183,28 @@ def status_leave(request: HttpRequest) -> HttpResponse:
 # --- "This wasn't me" ------------------------------------------------------------------------
 
 
+def _not_me_throttled(request: HttpRequest, verdict: intake.Throttle) -> HttpResponse:
+    context = {"throttle": verdict.value}
+    return _no_store(render(request, "tickets/public/not_me_throttled.html", context, status=429))
+
+
+def _not_me_invalid(request: HttpRequest, error: intake.NotMeLinkInvalid) -> HttpResponse:
+    intake.link_rejected(request, link="not_me", error=error)
+    return _no_store(render(request, "tickets/public/not_me_invalid.html", status=400))
+
+
 @require_GET
 @login_not_required
 def not_me(request: HttpRequest) -> HttpResponse:
     """Opening the mailed link changes nothing (mail scanners open links): it asks to confirm."""
+    verdict = intake.link_throttle(request, link="not_me")
+    if verdict is not intake.Throttle.OK:
+        return _not_me_throttled(request, verdict)
     token = request.GET.get("t", "")
     try:
         link = intake.open_not_me_link(token)
-    except intake.NotMeLinkInvalid:
-        return _no_store(render(request, "tickets/public/not_me_invalid.html", status=400))
+    except intake.NotMeLinkInvalid as exc:
+        return _not_me_invalid(request, exc)
     context = {"form": NotMeForm(initial={"t": token}), "reference": link.ticket.reference}
     return _no_store(render(request, "tickets/public/not_me_confirm.html", context))
 
@@ -199,12 +212,15 @@ def not_me(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_not_required
 def not_me_report(request: HttpRequest) -> HttpResponse:
+    verdict = intake.link_throttle(request, link="not_me")
+    if verdict is not intake.Throttle.OK:
+        return _not_me_throttled(request, verdict)
     form = NotMeForm(request.POST)
     try:
         if not form.is_valid():
-            raise intake.NotMeLinkInvalid
+            raise intake.NotMeLinkInvalid("bad_signature")
         ticket = intake.report_not_me(form.cleaned_data["t"], request=request)
-    except intake.NotMeLinkInvalid:
-        return _no_store(render(request, "tickets/public/not_me_invalid.html", status=400))
+    except intake.NotMeLinkInvalid as exc:
+        return _not_me_invalid(request, exc)
     context = {"reference": ticket.reference}
     return _no_store(render(request, "tickets/public/not_me_done.html", context))

@@ -88,25 +88,61 @@ def _send_manager_link(ticket: Ticket, verification: Verification) -> None:
     transaction.on_commit(lambda: _mail(recipients, "tickets/manager/link_mail", context))
 
 
-def open_manager_link(token: str) -> ManagerConfirmation:
-    """The pending confirmation a link stands for; LinkInvalid for forged, expired or used."""
+class ManagerLinkRejected(LinkInvalid):
+    """LinkInvalid with its ``reason`` for the logs and the audit trail (never for the visitor):
+    bad_signature, expired, replayed, unknown or superseded (the case moved on). ``ticket_ref``
+    is set only when the token's signature was valid."""
+
+    def __init__(self, reason: str, *, ticket_ref: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ticket_ref = ticket_ref
+
+
+def _reference_of(confirmation_id: object) -> str:
+    try:
+        pk = int(confirmation_id)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return ""
+    found = ManagerConfirmation.objects.filter(pk=pk).values_list("ticket__reference", flat=True)
+    return found.first() or ""
+
+
+def _read_token(token: str) -> tuple[int, str]:
+    """The (confirmation id, nonce) a token carries; raises ManagerLinkRejected otherwise."""
     pol = policy_module.current()
     try:
         payload = signing.loads(token, salt=_MANAGER_LINK_SALT, max_age=pol.manager_link_lifetime)
-        pk, nonce = int(payload["c"]), str(payload["n"])
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
-        raise LinkInvalid from None
+    except signing.SignatureExpired:
+        stale = signing.loads(token, salt=_MANAGER_LINK_SALT)
+        ticket_ref = _reference_of(stale.get("c") if isinstance(stale, dict) else None)
+        raise ManagerLinkRejected("expired", ticket_ref=ticket_ref) from None
+    except signing.BadSignature:
+        raise ManagerLinkRejected("bad_signature") from None
+    try:
+        return int(payload["c"]), str(payload["n"])
+    except (KeyError, TypeError, ValueError):
+        raise ManagerLinkRejected("unknown") from None
+
+
+def open_manager_link(token: str) -> ManagerConfirmation:
+    """The pending confirmation a link stands for; LinkInvalid for forged, expired or used
+    (a ManagerLinkRejected, whose ``reason`` says which)."""
+    pk, nonce = _read_token(token)
     confirmation = (
-        ManagerConfirmation.objects.select_related("ticket", "verification")
-        .filter(pk=pk, decision=ManagerDecision.PENDING, expires_at__gt=timezone.now())
-        .first()
+        ManagerConfirmation.objects.select_related("ticket", "verification").filter(pk=pk).first()
     )
-    if confirmation is None or not constant_time_compare(
-        confirmation.token_hash, _token_hash(nonce)
-    ):
-        raise LinkInvalid
+    if confirmation is None:
+        raise ManagerLinkRejected("unknown")
+    ticket_ref = confirmation.ticket.reference
+    if not constant_time_compare(confirmation.token_hash, _token_hash(nonce)):
+        raise ManagerLinkRejected("unknown", ticket_ref=ticket_ref)
+    if confirmation.decision != ManagerDecision.PENDING:
+        raise ManagerLinkRejected("replayed", ticket_ref=ticket_ref)
+    if confirmation.expires_at <= timezone.now():
+        raise ManagerLinkRejected("expired", ticket_ref=ticket_ref)
     if not confirmation.verification.active or confirmation.ticket.status != Status.VERIFIED:
-        raise LinkInvalid
+        raise ManagerLinkRejected("superseded", ticket_ref=ticket_ref)
     return confirmation
 
 
@@ -171,7 +207,7 @@ def decide_as_manager(
         pk=confirmation.pk, decision=ManagerDecision.PENDING
     ).update(decision=decision, decided_by=by, decided_at=timezone.now(), reason=reason.strip())
     if used != 1:
-        raise LinkInvalid
+        raise ManagerLinkRejected("replayed", ticket_ref=ticket.reference)
     confirmation.refresh_from_db()
     log.record(
         "ticket.manager_confirmed" if confirm else "ticket.manager_declined",
