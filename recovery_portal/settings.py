@@ -116,7 +116,14 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         "KEY_PREFIX": "rp",
-    }
+    },
+    # Per-process memory for template fragments that are the same for every visitor (the empty
+    # intake form): no round trip to Redis, nothing personal ever stored here.
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "rp-fragments",
+        "OPTIONS": {"MAX_ENTRIES": 100},
+    },
 }
 
 # --- Celery (the message carries ids only; no result backend, so no secret can land there) -
