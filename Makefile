@@ -1,4 +1,4 @@
-.PHONY: run test lint bench
+.PHONY: run test lint bench audit-deps
 
 run:  ## Run the whole portal (PostgreSQL, Redis, simulated tenant, web, worker, beat)
 	bash scripts/run.sh
@@ -11,3 +11,6 @@ lint:
 
 bench:
 	bash scripts/bench.sh $(ARGS)
+
+audit-deps:  ## Known vulnerabilities in uv.lock (uv audit against OSV; also run by `make test`)
+	bash scripts/audit_deps.sh

@@ -8,6 +8,8 @@ cd "$ROOT"
 ensure_system_packages chromium docker-compose
 ensure_python_env
 compile_messages
+# The whole suite (CI) starts with the known-vulnerability audit of uv.lock (scripts/audit_deps.sh).
+[ $# -eq 0 ] && bash "$ROOT/scripts/audit_deps.sh"
 
 TMP="$(mktemp -d /tmp/rp-test.XXXXXX)"
 chmod 755 "$TMP"
