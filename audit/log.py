@@ -126,7 +126,9 @@ def record(
     data_text, personal_text = chain.jsonb_texts(
         _clean(data or {}, where="data"), _clean(personal or {}, where="personal")
     )
-    with transaction.atomic():
+    # No savepoint: the event belongs to the caller's transaction (a failure here must undo the
+    # change it records anyway), and two round trips fewer matter while the chain lock is held.
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
         last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
