@@ -26,6 +26,7 @@ import html
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -211,6 +212,43 @@ def scan_local_files(scan: Scan) -> None:
             scan.add(f"file:{path}", path.read_bytes())
 
 
+class RedisMonitor:
+    """Every command any client sends to Redis while the case runs (Redis' MONITOR), as Redis
+    prints it: what was written and then deleted again — a broker message the worker consumed,
+    a cache entry that expired — is seen too."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.lines: list[bytes] = []
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+
+    def _listen(self) -> None:
+        try:
+            with redis.Redis.from_url(self.url).monitor() as monitor:
+                self._ready.set()
+                while not self._stop.is_set():
+                    self.lines.append(monitor.connection.read_response(disable_decoding=True))
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            self.error = exc
+            self._ready.set()
+
+    def start(self) -> RedisMonitor:
+        self._thread.start()
+        assert self._ready.wait(10) and self.error is None, self.error
+        return self
+
+    def stop(self) -> list[bytes]:
+        if self._thread.is_alive():
+            self._stop.set()
+            redis.Redis.from_url(self.url).ping()  # one more line wakes the listener
+            self._thread.join(10)
+        assert self.error is None, self.error
+        return self.lines
+
+
 # --- The case, driven through the pages ----------------------------------------------------
 
 
@@ -237,6 +275,13 @@ def all_log_records(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCapt
     yield caplog
     for logger in quiet:
         logger.removeHandler(caplog.handler)
+
+
+@pytest.fixture
+def redis_monitor() -> Iterator[RedisMonitor]:
+    monitor = RedisMonitor(settings.REDIS_URL).start()
+    yield monitor
+    monitor.stop()
 
 
 @pytest.fixture
@@ -275,7 +320,8 @@ class Pages:
         body = (
             b"".join(response.streaming_content) if response.streaming else response.content
         ).decode("utf-8", "replace")
-        self.seen[name] = body
+        headers = "\n".join(f"{key}: {value}" for key, value in response.items())
+        self.seen[name] = f"{headers}\n{response.cookies}\n{body}"
         return response
 
 
@@ -344,7 +390,8 @@ def requester_reveals(pages: Pages, requester: Client, ticket: Ticket, code: str
     assert requester.post(reverse("public_status_check"), check).status_code == 302
     pages.keep("status page", requester.get(reverse("public_status_case")))
     pages.keep("reveal", requester.post(reverse("public_status_reveal")))
-    pages.keep("second reveal", requester.post(reverse("public_status_reveal")))
+    again = pages.keep("second reveal", requester.post(reverse("public_status_reveal")))
+    assert again.status_code == 410
     found = re.search(r'id="tap"[^>]*>([^<]+)<', pages.seen["reveal"])
     assert found, pages.seen["reveal"][:2000]
     return html.unescape(found.group(1).strip())
@@ -382,7 +429,7 @@ def containment_done(ticket: Ticket, *, before: set[Any]) -> bool:
 
 
 def test_secret_scan_finds_each_secret_only_where_its_holder_receives_it(
-    all_log_records, simtenant, mailing_worker, worker_mail_dir
+    all_log_records, simtenant, mailing_worker, worker_mail_dir, redis_monitor
 ) -> None:  # type: ignore[no-untyped-def]
     # given the cast, and a marker planted in a log line, a Redis value and a database row
     agent = staff("agent", ["helpdesk_agent"])
@@ -430,6 +477,7 @@ def test_secret_scan_finds_each_secret_only_where_its_holder_receives_it(
         lambda: containment_done(ticket, before=before), what="the containment by the worker"
     )
     assert simtenant.user(UPN)["tap"] is None
+    assert Ticket.objects.get(pk=ticket.pk).status == Status.FROZEN
     auditor_exports(pages, auditor)
     mailing_worker.stop()  # its output is complete
 
@@ -447,8 +495,10 @@ def test_secret_scan_finds_each_secret_only_where_its_holder_receives_it(
     scan_log_records(scan, all_log_records)
     scan_worker_output(scan, mailing_worker)
     mailed_to = scan_mails(scan, worker_mail_dir)
-    tables = scan_database(scan)
+    columns = scan_database(scan)
     keys = scan_redis(scan)
+    commands = redis_monitor.stop()
+    scan.add("redis commands (MONITOR)", b"\n".join(commands))
     scan_local_files(scan)
     for name, body in pages.seen.items():
         scan.add(f"page:{name}", body)
@@ -456,10 +506,12 @@ def test_secret_scan_finds_each_secret_only_where_its_holder_receives_it(
     planted.delete("rp-scan-check")
 
     # then the scanner saw the stores (it finds the planted marker in each kind)
-    assert tables > 50 and keys > 0 and len(pages.seen) >= 10
+    assert columns > 50 and keys > 0 and len(pages.seen) >= 10
     for kind in ("log:audit.siem", "db:audit_auditevent.", "worker output:", "mail[worker "):
         assert any(place.startswith(kind) for place in scan.places), kind
     assert "redis db0:rp-scan-check" in hits["planted marker"]
+    assert "redis commands (MONITOR)" in hits["planted marker"]
+    assert any(b'"LPUSH" "celery"' in line for line in commands)  # the broker's messages
     assert "log:tickets.scan_check" in hits["planted marker"]
     assert "db:tickets_verification.evidence" in hits["planted marker"]
 
