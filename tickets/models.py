@@ -463,3 +463,67 @@ class NotMeLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id}:{self.recipient}"
+
+
+class NoticeState(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENT = "sent", _("Sent")
+    CANCELLED = "cancelled", _("No longer needed")
+    ABANDONED = "abandoned", _("Given up after repeated failures")
+
+
+class RecoveryNotice(models.Model):
+    """A "recovery requested" mail owed to the account holder or the manager of record.
+
+    The row is the truth (an outbox): a sender claims it by moving ``next_attempt_at`` forward
+    (a lease), so two senders never mail it together and a sender that dies mid-way leaves it
+    due again. No address and no link token are stored: each attempt reads the address from
+    the ticket and mints a fresh "this wasn't me" link, the undelivered one being dropped.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="notices")
+    recipient = models.CharField(max_length=10, choices=NotMeLink.Recipient.choices)
+    state = models.CharField(
+        max_length=10, choices=NoticeState.choices, default=NoticeState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    # The exception's class name only (never the message: an SMTP reply may echo the mail).
+    last_error = models.CharField(max_length=64, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="notice_state_due")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "recipient"], name="one_recovery_notice_per_recipient"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="sent") | models.Q(sent_at__isnull=False),
+                name="recovery_notice_sent_has_sent_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.recipient}:{self.state}"
+
+
+# --- Containment: undoing an executed recovery -------------------------------------------------
+
+
+class ContainmentAction(models.Model):
+    """One Graph operation queued to undo an executed recovery ("this wasn't me", fraud flag):
+    delete the pass, end the sessions. Its GraphOperation (``operation_id``) holds the state;
+    this row says that operation was containment, and for which case."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="containment_actions")
+    operation_id = models.UUIDField(unique=True)
+    kind = models.CharField(max_length=32)
+    requested_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.kind}"

@@ -87,6 +87,7 @@ def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
         "can_retry": failed is not None
         and (failed.retryable or failed.status == OpStatus.NEEDS_REVIEW),
         "delivery": delivery,
+        "containment": workflow.containment_summary(ticket),
         "can_reveal": delivery is not None
         and delivery.channel == TapChannel.AGENT
         and delivery.revealed_at is None

@@ -34,7 +34,16 @@ from tickets.workflow.confirmation import (
     may_decide_as_manager,
     open_manager_link,
 )
-from tickets.workflow.containment import close, flag_fraud, freeze, report_not_me, unfreeze
+from tickets.workflow.containment import (
+    ContainmentState,
+    ContainmentSummary,
+    close,
+    containment_summary,
+    flag_fraud,
+    freeze,
+    report_not_me,
+    unfreeze,
+)
 from tickets.workflow.delivery import requester_may_reveal, reveal_tap, tap_delivery_for
 from tickets.workflow.queue import assign, claim
 from tickets.workflow.running import (
@@ -56,6 +65,8 @@ __all__ = [
     "DutyConflict",
     "Evidence",
     "LinkInvalid",
+    "ContainmentState",
+    "ContainmentSummary",
     "TransitionRefused",
     "active_verification",
     "alert_security",
@@ -63,6 +74,7 @@ __all__ = [
     "assign",
     "claim",
     "close",
+    "containment_summary",
     "decide_as_manager",
     "failed_operation",
     "flag_fraud",

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit import actions, log
 from graphops import operations
-from graphops.models import Kind
+from graphops.models import GraphOperation, Kind, OpStatus
 from tickets.models import (
+    ContainmentAction,
     RecoveryStep,
     Status,
     TapDelivery,
@@ -82,12 +86,15 @@ def _contain(ticket: Ticket, *, by: Any, revoke_sessions: bool = True) -> None:
     if revoke_sessions:
         kinds.append((Kind.REVOKE_SESSIONS, {}))
     for kind, params in kinds:
-        operations.request_operation(
+        operation = operations.request_operation(
             kind,
             target_upn=ticket.upn,
             params=params,
             correlation=ticket.reference,
             requested_by=by,
+        )
+        ContainmentAction.objects.create(
+            ticket=ticket, operation_id=operation.pk, kind=kind, requested_at=operation.created_at
         )
     log.record(
         "ticket.contained",
@@ -211,3 +218,94 @@ def unfreeze(
         data={"to": to},
     )
     return ticket
+
+
+# --- What containment achieved, for the case page ---------------------------------------------
+
+
+class ContainmentState(models.TextChoices):
+    QUEUED = "queued", gettext_lazy("Queued")
+    RUNNING = "running", gettext_lazy("Running")
+    DONE = "done", gettext_lazy("Done")
+    FAILED = "failed", gettext_lazy("Failed")
+    NEEDS_REVIEW = "needs_review", gettext_lazy("Needs review")
+
+
+_STATE_OF = {
+    OpStatus.PENDING: ContainmentState.QUEUED,
+    OpStatus.RUNNING: ContainmentState.RUNNING,
+    OpStatus.SUCCEEDED: ContainmentState.DONE,
+    OpStatus.FAILED: ContainmentState.FAILED,
+    OpStatus.NEEDS_REVIEW: ContainmentState.NEEDS_REVIEW,
+}
+
+_WHAT_IT_DOES = {
+    Kind.DELETE_METHODS: gettext_lazy(
+        "Delete the Temporary Access Pass, so it can no longer be used to sign in"
+    ),
+    Kind.REVOKE_SESSIONS: gettext_lazy(
+        "Revoke the account's sign-in sessions, signing out whoever used the pass"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ContainmentOutcome:
+    """One containment operation as security staff need to see it."""
+
+    what: str
+    state: ContainmentState
+    reason: str
+    requested_at: dt.datetime
+    finished_at: dt.datetime | None
+    attempts: int
+
+    @property
+    def state_label(self) -> str:
+        return str(self.state.label)
+
+    @property
+    def needs_action(self) -> bool:
+        return self.state in (ContainmentState.FAILED, ContainmentState.NEEDS_REVIEW)
+
+
+@dataclass(frozen=True)
+class ContainmentSummary:
+    outcomes: list[ContainmentOutcome]
+
+    @property
+    def needs_action(self) -> bool:
+        """Some operation failed or needs review: a person must make sure it is done."""
+        return any(o.needs_action for o in self.outcomes)
+
+    @property
+    def unfinished(self) -> bool:
+        """Some operation has not succeeded yet (queued, running, failed or in review)."""
+        return any(o.state != ContainmentState.DONE for o in self.outcomes)
+
+
+def _outcome(action: ContainmentAction, operation: GraphOperation | None) -> ContainmentOutcome:
+    if operation is None:  # the ledger row is gone: nobody can say it was done
+        state, reason, finished, attempts = ContainmentState.NEEDS_REVIEW, "", None, 0
+    else:
+        state, reason = _STATE_OF[OpStatus(operation.status)], operation.error_message
+        finished, attempts = operation.finished_at, operation.attempts
+    what = _WHAT_IT_DOES.get(Kind(action.kind)) if action.kind in Kind.values else None
+    return ContainmentOutcome(
+        what=str(what or (operation.get_kind_display() if operation else action.kind)),
+        state=state,
+        reason=reason,
+        requested_at=action.requested_at,
+        finished_at=finished if state != ContainmentState.QUEUED else None,
+        attempts=attempts,
+    )
+
+
+def containment_summary(ticket: Ticket) -> ContainmentSummary:
+    """The containment operations of a case with their state, oldest first.
+
+    Two queries whatever their number (the actions, then their ledger rows in bulk).
+    """
+    found = list(ContainmentAction.objects.filter(ticket=ticket))
+    ops = GraphOperation.objects.in_bulk([a.operation_id for a in found])
+    return ContainmentSummary(outcomes=[_outcome(a, ops.get(a.operation_id)) for a in found])
