@@ -35,6 +35,12 @@ LINK_REJECTED = "link.rejected"
 # A client IP reached the limit of failed link attempts: one per IP and window, whatever follows.
 # data: {"purpose": ..., "rate": "20/h"}
 LINK_THROTTLED = "link.throttled"
+# The "a recovery was requested" mail to the account holder or the manager of record (the
+# outbox, tickets.intake.notices): sent, one attempt failed (retried later), or given up.
+# data: {"recipient": "account" | "manager", "attempt": n, "error": exception class (failures)}
+NOTICE_SENT = "notice.sent"
+NOTICE_FAILED = "notice.send_failed"
+NOTICE_ABANDONED = "notice.abandoned"
 # The directory facts of an account were shown to a staff member.
 DIRECTORY_VIEWED = "directory.viewed"
 # data: {"privileged": bool} — what the directory said; reports read the flag.
@@ -103,6 +109,9 @@ LABELS = {
     LINK_USED: _("Link used"),
     LINK_REJECTED: _("Link refused"),
     LINK_THROTTLED: _("Link attempts throttled"),
+    NOTICE_SENT: _("Recovery notice mailed"),
+    NOTICE_FAILED: _("Recovery notice not sent (will retry)"),
+    NOTICE_ABANDONED: _("Recovery notice given up"),
     DIRECTORY_VIEWED: _("Directory data viewed"),
     DIRECTORY_CHECKED: _("Directory checked"),
     TICKET_CLAIMED: _("Ticket claimed"),

@@ -36,6 +36,10 @@ app.conf.beat_schedule = {
     # new method (→ restored) or let the pass expire (→ reopened for an agent). The interval
     # between checks of one case is the policy's follow_up_minutes; this only sets the tick.
     "tickets-follow-up": {"task": "tickets.follow_up", "schedule": 60.0},
+    # tickets: the "a recovery was requested" mail (with its "this wasn't me" link) must reach
+    # the account holder and the manager even if the mail server was down at intake; notices
+    # not sent are tried again here, each with its own back-off (tickets.intake.notices).
+    "tickets-send-due-notices": {"task": "tickets.send_due_notices", "schedule": 60.0},
     # audit: the chain head is stored and logged every hour (the log leaves the database host
     # with the SIEM shipping), so a rewrite of the whole table cannot match what was published.
     "audit-publish-chain-head": {"task": "audit.publish_chain_head", "schedule": 3600.0},

@@ -3,8 +3,10 @@
 Rules: a claim code or a TAP is never in any mail; a "this wasn't me" link goes only to the
 account's own mailbox and to its manager of record; the alternate contact (an address the
 requester typed, so possibly an attacker's) gets the reference and nothing else.
-Callers run these after commit; a failure to send is logged (without the message) and reported
-to the caller as False, never raised.
+Callers run these after commit. The reference mail to the alternate contact is best effort: a
+failure is logged (without the message) and reported as False. The "recovery requested" notice
+raises instead: its caller, the outbox (tickets.intake.notices), records the failure and sends
+it again later.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ logger = logging.getLogger(__name__)
 NOT_ME_LINK_DAYS = 7
 
 
-def _send(*, subject: str, template: str, context: dict[str, object], to: str, ref: str) -> bool:
+def _deliver(*, subject: str, template: str, context: dict[str, object], to: str) -> None:
     body = render_to_string(template, {**context, "site_url": settings.SITE_URL})
-    message = EmailMessage(subject=subject, body=body, to=[to])
+    EmailMessage(subject=subject, body=body, to=[to]).send(fail_silently=False)
+
+
+def _send(*, subject: str, template: str, context: dict[str, object], to: str, ref: str) -> bool:
     try:
-        message.send(fail_silently=False)
+        _deliver(subject=subject, template=template, context=context, to=to)
     except Exception as exc:  # SMTP and backends raise many kinds; none may stop the caller
         logger.warning("mail %s for %s not sent (%s)", template, ref, type(exc).__name__)
         return False
@@ -59,8 +64,11 @@ def send_reference_to_alternate_contact(ticket_id: int) -> bool:
         )
 
 
-def send_recovery_requested(ticket: Ticket, *, recipient: str, to: str, not_me_url: str) -> bool:
-    """Tell the account's mailbox (or its manager) that a recovery was requested for it."""
+def send_recovery_requested(ticket: Ticket, *, recipient: str, to: str, not_me_url: str) -> None:
+    """Tell the account's mailbox (or its manager) that a recovery was requested for it.
+
+    Raises whatever the mail backend raises: the outbox counts it as a failed attempt.
+    """
     template = (
         "emails/intake_manager_notice.txt"
         if recipient == NotMeLink.Recipient.MANAGER
@@ -72,7 +80,7 @@ def send_recovery_requested(ticket: Ticket, *, recipient: str, to: str, not_me_u
             if recipient == NotMeLink.Recipient.MANAGER
             else _("A recovery was requested for your account")
         ) % {"upn": ticket.upn}
-        return _send(
+        _deliver(
             subject=f"{subject} ({ticket.reference})",
             template=template,
             context={
@@ -84,5 +92,4 @@ def send_recovery_requested(ticket: Ticket, *, recipient: str, to: str, not_me_u
                 "link_days": NOT_ME_LINK_DAYS,
             },
             to=to,
-            ref=ticket.reference,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from tickets import workflow
+from tickets.intake import notices
 
 
 @shared_task(name="tickets.follow_up", ignore_result=True)
@@ -12,3 +13,9 @@ def follow_up() -> None:
     """Start approved cases whose cooling-off is over, and ask Graph about executed ones."""
     workflow.release_cooled_off()
     workflow.request_follow_ups()
+
+
+@shared_task(name="tickets.send_due_notices", ignore_result=True)
+def send_due_notices() -> None:
+    """Send again the "recovery requested" notices whose earlier attempt failed, once due."""
+    notices.send_due_notices()

@@ -10,11 +10,9 @@ from django.utils import timezone
 
 from audit import actions, log
 from graphops.models import GraphOperation, Kind, OpStatus
-from tickets import notifications
-from tickets.intake.not_me import mint_not_me_token
+from tickets.intake import notices
 from tickets.models import (
     DirectoryState,
-    NotMeLink,
     Ticket,
 )
 
@@ -81,12 +79,12 @@ def on_operation_finished(sender: object, *, operation: GraphOperation, **_: obj
 
 @transaction.atomic
 def record_directory_lookup(ticket: Ticket, *, operation: GraphOperation) -> Ticket:
-    """Store what the directory said about the ticket's account, then tell the account's own
-    mailbox and its manager of record (after commit).
+    """Store what the directory said about the ticket's account, and owe the account's own
+    mailbox and its manager of record a notice (sent after commit, re-sent until it leaves).
 
     Idempotent: a second delivery of the same outcome changes nothing and mails nobody twice
-    (each recipient gets one "this wasn't me" link per ticket). A FOUND answer is final; an
-    UNREACHABLE one may be replaced by a later retry's answer.
+    (each recipient is owed one notice, with one "this wasn't me" link, per ticket). A FOUND
+    answer is final; an UNREACHABLE one may be replaced by a later retry's answer.
     """
     state, facts = _lookup_outcome(operation)
     changes: dict[str, Any] = {"directory_state": state, "directory_facts": facts}
@@ -113,34 +111,14 @@ def record_directory_lookup(ticket: Ticket, *, operation: GraphOperation) -> Tic
         },
     )
     if state != DirectoryState.NOT_FOUND:
-        ticket_id = ticket.pk
-        transaction.on_commit(lambda: notify_account_and_manager(ticket_id))
+        notices.owe_recovery_requested(ticket)
     return ticket
 
 
-def _recipients(ticket: Ticket) -> list[tuple[str, str]]:
-    facts = ticket.directory_facts or {}
-    user = facts.get("user") or {}
-    manager = facts.get("manager") or {}
-    found = [(NotMeLink.Recipient.ACCOUNT.value, (user.get("mail") or ticket.upn).lower())]
-    manager_mail = (manager.get("mail") or ticket.manager_upn or "").lower()
-    if manager_mail:
-        found.append((NotMeLink.Recipient.MANAGER.value, manager_mail))
-    return found
-
-
 def notify_account_and_manager(ticket_id: int) -> None:
-    """Tell the account's own mailbox and its manager of record that a recovery was asked
-    for, each with their own "this wasn't me" link. Runs after commit; mails each at most once.
+    """Owe the account's own mailbox and its manager of record a notice that a recovery was
+    asked for, each with their own "this wasn't me" link; sent after commit, re-sent by the
+    beat until it leaves. Each recipient is told at most once per ticket.
     """
-    ticket = Ticket.objects.get(pk=ticket_id)
-    for recipient, address in _recipients(ticket):
-        token = mint_not_me_token(ticket, recipient=recipient, sent_to=address)
-        if token is None:
-            continue  # already told
-        sent = notifications.send_recovery_requested(
-            ticket, recipient=recipient, to=address, not_me_url=notifications.not_me_url(token)
-        )
-        if not sent:
-            # Nobody holds this token: forget it so a later attempt may mail again.
-            NotMeLink.objects.filter(ticket=ticket, recipient=recipient).delete()
+    with transaction.atomic():
+        notices.owe_recovery_requested(Ticket.objects.get(pk=ticket_id))
