@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +22,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from graphops.models import GraphOperation, Kind
-from tests.fixtures_graph import free_port
+from tests.fixtures_graph import Worker, _test_database_url, free_port
 from tickets import tasks
 from tickets.intake import notices
 from tickets.models import NoticeState, NotMeLink, RecoveryNotice, Status, Ticket
@@ -272,3 +274,75 @@ def test_owe_recovery_requested_on_a_second_lookup_adds_no_second_notice(
     assert again == []
     assert RecoveryNotice.objects.filter(ticket=ticket).count() == 2
     assert len(smtp_sink.messages) == 2
+
+
+# --- Across the queue: real worker processes, the beat task sent through the broker -----------
+
+
+@pytest.fixture
+def fresh_broker_pools():  # type: ignore[no-untyped-def]
+    """Fresh kombu pools in this process (see test_workflow_worker.fresh_broker_pools)."""
+    from recovery_portal.celery import app
+
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def _worker_with_mail_port(simtenant, settings, tmp_path, port: int):  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        **simtenant.env,
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DB_CONN_MAX_AGE": "0",
+        "EMAIL_BACKEND": SMTP_BACKEND,
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(port),
+        "EMAIL_TIMEOUT": "2",
+    }
+    return Worker(env=env, log_dir=tmp_path / str(port)).start()
+
+
+def _wait_until(check, *, timeout: float = 60):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("condition not met in time")
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_send_due_notices_in_a_worker_delivers_after_an_outage(
+    client, simtenant, smtp_sink, settings, tmp_path, fresh_broker_pools
+) -> None:  # type: ignore[no-untyped-def]
+    # given a worker whose mail server is down while it looks up a new request
+    (tmp_path / str(smtp_sink.port)).mkdir()
+    closed = free_port()
+    (tmp_path / str(closed)).mkdir()
+    worker = _worker_with_mail_port(simtenant, settings, tmp_path, closed)
+    try:
+        response = client.post(reverse("public_request_submit"), _form("mario.rossi"))
+        reference = re.search(r'id="reference">([^<]+)<', response.content.decode()).group(1)  # type: ignore[union-attr]
+        ticket = Ticket.objects.get(reference=reference)
+        owed = RecoveryNotice.objects.filter(ticket=ticket, attempts__gte=1)
+        _wait_until(lambda: owed.count() == 2)
+    finally:
+        worker.stop()
+    assert set(owed.values_list("state", flat=True)) == {NoticeState.PENDING}, worker.log()[-2000:]
+    # when a worker with the mail server back runs the beat task once the notices are due
+    worker = _worker_with_mail_port(simtenant, settings, tmp_path, smtp_sink.port)
+    try:
+        _make_due(ticket)
+        tasks.send_due_notices.delay()
+        sent = RecoveryNotice.objects.filter(ticket=ticket, state=NoticeState.SENT)
+        _wait_until(lambda: sent.count() == 2)
+    finally:
+        worker.stop()
+    # then the two mails went through SMTP, and the account holder's link works
+    mails = {m["To"]: m for m in smtp_sink.mails()}
+    assert set(mails) == {f"mario.rossi@{DOMAIN}", f"giulia.bianchi@{DOMAIN}"}
+    token = _not_me_token(mails[f"mario.rossi@{DOMAIN}"])
+    assert token not in _database_text()
+    assert client.get(reverse("public_not_me"), {"t": token}).status_code == 200
