@@ -131,7 +131,7 @@ class Stack:
         worker = Proc(
             "celery-worker",
             [str(VENV_BIN / "celery"), "-A", "recovery_portal", "worker", "--concurrency", "2",
-             "-E", "--loglevel", "INFO", "-n", f"bench-{os.getpid()}@%h"],
+             "--loglevel", "INFO", "-n", f"bench-{os.getpid()}@%h"],
             env=self.env,
             log_dir=self.log_dir,
         )  # fmt: skip

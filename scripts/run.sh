@@ -75,7 +75,7 @@ fi
 
 start web "$ROOT/.venv/bin/gunicorn" recovery_portal.wsgi:application --bind "127.0.0.1:$WEB_PORT" \
   --workers "${WEB_CONCURRENCY:-3}" --timeout 30 --access-logfile -
-start worker "$ROOT/.venv/bin/celery" -A recovery_portal worker --concurrency 2 -E --loglevel INFO
+start worker "$ROOT/.venv/bin/celery" -A recovery_portal worker --concurrency 2 --loglevel INFO
 start beat "$ROOT/.venv/bin/celery" -A recovery_portal beat --loglevel INFO \
   --schedule "$LOCAL/celerybeat-schedule"
 
