@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from tickets import workflow
+from tickets import notifications, workflow
 from tickets.intake import notices
 
 
@@ -19,3 +19,9 @@ def follow_up() -> None:
 def send_due_notices() -> None:
     """Send again the "recovery requested" notices whose earlier attempt failed, once due."""
     notices.send_due_notices()
+
+
+@shared_task(name="tickets.mail_alternate_contact", ignore_result=True)
+def mail_alternate_contact(ticket_id: int) -> None:
+    """The reference-only mail to the alternate contact, out of the intake request's path."""
+    notifications.send_reference_to_alternate_contact(ticket_id)

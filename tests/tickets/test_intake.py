@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 
 import pytest
+import redis
+from django.conf import settings
 from django.core import mail
 from django.utils import translation
 
 from graphops import ledger
 from graphops.models import GraphOperation, Kind
-from tickets import intake, policy
+from tickets import intake, notifications, policy, tasks
 from tickets.models import DirectoryState, NotMeLink, Status, Ticket, TriageDeflection, TriagePath
 
 pytestmark = pytest.mark.django_db
@@ -160,11 +163,25 @@ def test_count_deflection_adds_up_per_path_and_day() -> None:
 # --- Notifications -------------------------------------------------------------------------
 
 
-def test_submit_request_mails_the_alternate_contact_the_reference_only(
+def test_submit_request_leaves_the_alternate_contact_mail_to_the_worker(
     django_capture_on_commit_callbacks,
 ) -> None:  # type: ignore[no-untyped-def]
+    # when a request is filed and its transaction commits
     with django_capture_on_commit_callbacks(execute=True):
         receipt = intake.submit_request(REQUEST)
+    # then nothing is mailed from the request; a task for the worker waits in the broker
+    assert mail.outbox == []
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queued = [json.loads(raw)["headers"] for raw in broker.lrange("celery", 0, -1)]
+    assert {"task": "tickets.mail_alternate_contact", "args": f"({receipt.ticket.pk},)"} in [
+        {"task": h["task"], "args": h["argsrepr"]} for h in queued
+    ]
+    # (tests/faults/test_intake_mail.py: a real worker sends it; Redis down: sent inline)
+
+
+def test_alternate_contact_mail_carries_the_reference_only() -> None:
+    receipt = intake.submit_request(REQUEST)
+    assert notifications.send_reference_to_alternate_contact(receipt.ticket.pk)
     [message] = mail.outbox
     assert message.to == ["mario.personal@example.org"]
     assert receipt.ticket.reference in message.body
@@ -291,7 +308,9 @@ def test_mails_are_written_in_the_language_of_the_request(
     # given a request made in French
     with translation.override("fr"), django_capture_on_commit_callbacks(execute=True):
         ticket = intake.submit_request(REQUEST).ticket
-    # when the lookup finishes (in a worker, whose own language is English)
+    # when the worker mails the alternate contact and the lookup finishes (in a worker, whose
+    # own language is English)
+    tasks.mail_alternate_contact(ticket.pk)
     finish_lookup(lookup_of(ticket), django_capture_on_commit_callbacks, result=FOUND_RESULT)
     # then every mail about it is in French
     subjects = sorted(m.subject for m in mail.outbox)

@@ -100,8 +100,20 @@ def submit_request(data: IntakeRequest, *, request: HttpRequest | None = None) -
     )
     _request_lookup(ticket)
     ticket_id = ticket.pk
-    transaction.on_commit(lambda: notifications.send_reference_to_alternate_contact(ticket_id))
+    transaction.on_commit(lambda: _mail_alternate_contact(ticket_id))
     return Receipt(ticket=ticket, claim_code=code)
+
+
+def _mail_alternate_contact(ticket_id: int) -> None:
+    """Hand the reference-only mail to the worker: an SMTP relay's latency (or outage) stays out
+    of the intake request. Without the broker, the mail is sent here instead (best effort)."""
+    from tickets import tasks  # tasks import the workflow, which imports this package
+
+    try:
+        tasks.mail_alternate_contact.delay(ticket_id)
+    except Exception as exc:  # kombu/redis raise their own kinds when the broker is away
+        logger.warning("alternate-contact mail not queued (%s); sending it now", type(exc).__name__)
+        notifications.send_reference_to_alternate_contact(ticket_id)
 
 
 def _link_duplicate(ticket: Ticket, earlier: Ticket) -> None:
