@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import heartbeat_sent, worker_ready
+from celery.signals import heartbeat_sent, task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recovery_portal.settings")
 
@@ -68,8 +68,20 @@ def _on_worker_ready(**_: object) -> None:
 
 @heartbeat_sent.connect
 def _on_heartbeat_sent(**_: object) -> None:
-    # Sent by the worker itself every few seconds while its event loop runs (with -E/gossip);
+    # Sent by the worker itself every few seconds while its event loop runs (worker events are
+    # on by default; -E would add per-task events, which nothing here reads);
     # cheap, and keeps the heartbeat fresh between beat ticks.
     from recovery_portal import health
 
     health.record_worker_heartbeat()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _database_connection_upkeep(**_: object) -> None:
+    """What Django does around each request, around each task: close a connection that is
+    broken or older than CONN_MAX_AGE, and health-check a reused one before its first query.
+    Celery's own fixup only recycles every CELERY_DB_REUSE_MAX tasks (settings.py)."""
+    from django.db import close_old_connections
+
+    close_old_connections()

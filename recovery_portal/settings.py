@@ -140,6 +140,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout":
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless told to reuse
+# it: each task then paid a new PostgreSQL backend (≈ 9 ms of PostgreSQL CPU per intake lookup,
+# bench/). Reused up to this many tasks; recovery_portal.celery also runs Django's own
+# close_old_connections() before each task (CONN_MAX_AGE, broken connections, health checks).
+CELERY_DB_REUSE_MAX = env.integer("RP_CELERY_DB_REUSE_MAX", 1000, minimum=0)
 
 # --- Identity: django-allauth, staff only ---------------------------------------------------
 AUTHENTICATION_BACKENDS = [
