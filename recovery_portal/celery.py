@@ -78,10 +78,13 @@ def _on_heartbeat_sent(**_: object) -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def _database_connection_upkeep(**_: object) -> None:
+def _database_connection_upkeep(sender: object = None, **_: object) -> None:
     """What Django does around each request, around each task: close a connection that is
     broken or older than CONN_MAX_AGE, and health-check a reused one before its first query.
-    Celery's own fixup only recycles every CELERY_DB_REUSE_MAX tasks (settings.py)."""
+    Celery's own fixup only recycles every CELERY_DB_REUSE_MAX tasks (settings.py). A task run
+    in-process (``apply()``, eager) shares its caller's connection and transaction: left alone."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()
