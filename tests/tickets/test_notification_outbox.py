@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from graphops.models import GraphOperation, Kind
 from tests.fixtures_graph import Worker, _test_database_url, free_port
+from tests.tickets.test_intake_graph import form
 from tickets import tasks
 from tickets.intake import notices
 from tickets.models import NoticeState, NotMeLink, RecoveryNotice, Status, Ticket
@@ -106,23 +107,9 @@ def _mail_server_up(settings, sink: SmtpSink) -> None:  # type: ignore[no-untype
 # --- The case ---------------------------------------------------------------------------------
 
 
-def _form(login: str) -> dict[str, object]:
-    return {
-        "full_name": "Someone",
-        "upn": f"{login}@{DOMAIN}",
-        "department": "Finance",
-        "urgency": "high",
-        "alternate_phone": "+39 333 123 4567",
-        "what_happened": "lost",
-        "methods_still_working": ["none"],
-        "backup_enabled": "no",
-        "preferred_verification": "video",
-    }
-
-
 def _file_and_look_up(client, run_operation, capture) -> Ticket:  # type: ignore[no-untyped-def]
     """A request filed through the public page, then its directory lookup run on the tenant."""
-    response = client.post(reverse("public_request_submit"), _form("mario.rossi"))
+    response = client.post(reverse("public_request_submit"), form("mario.rossi"))
     assert response.status_code == 200
     reference = re.search(r'id="reference">([^<]+)<', response.content.decode()).group(1)  # type: ignore[union-attr]
     ticket = Ticket.objects.get(reference=reference)
@@ -323,7 +310,7 @@ def test_send_due_notices_in_a_worker_delivers_after_an_outage(
     (tmp_path / str(closed)).mkdir()
     worker = _worker_with_mail_port(simtenant, settings, tmp_path, closed)
     try:
-        response = client.post(reverse("public_request_submit"), _form("mario.rossi"))
+        response = client.post(reverse("public_request_submit"), form("mario.rossi"))
         reference = re.search(r'id="reference">([^<]+)<', response.content.decode()).group(1)  # type: ignore[union-attr]
         ticket = Ticket.objects.get(reference=reference)
         owed = RecoveryNotice.objects.filter(ticket=ticket, attempts__gte=1)
