@@ -216,6 +216,11 @@ def test_send_notice_backs_off_further_after_each_failure_and_gives_up(
     assert AuditEvent.objects.filter(
         ticket_ref=ticket.reference, action="notice.abandoned"
     ).exists()
+    # and the agent sees a flagged case telling them to call on a trusted number
+    ticket.refresh_from_db()
+    assert ticket.flagged
+    assert "account notice could not be e-mailed" in ticket.flag_reason
+    assert "trusted number" in ticket.flag_reason
     _make_due(ticket)
     assert notices.send_notice(notice.pk) is False
     notice.refresh_from_db()

@@ -175,6 +175,8 @@ def _record_failure(notice: RecoveryNotice, *, error: str) -> None:
     else:
         changes["next_attempt_at"] = timezone.now() + retry_delay(notice.attempts)
     RecoveryNotice.objects.filter(pk=notice.pk, state=NoticeState.PENDING).update(**changes)
+    if give_up:
+        _flag_untold(notice)
     logger.warning(
         "recovery notice %s (%s, %s) not sent, attempt %s: %s%s",
         notice.pk,
@@ -190,4 +192,26 @@ def _record_failure(notice: RecoveryNotice, *, error: str) -> None:
         subject=notice.ticket.upn,
         outcome=Outcome.FAILURE,
         data={"recipient": notice.recipient, "attempt": notice.attempts, "error": error[:64]},
+    )
+
+
+def _flag_untold(notice: RecoveryNotice) -> None:
+    """Nobody could tell this recipient about the request: the real account holder may not know
+    a recovery is under way. The case is flagged for the agent and security is alerted."""
+    from tickets.workflow import alert_security  # the workflow imports this package
+
+    ticket = notice.ticket
+    reason = (
+        f"The {notice.recipient} notice could not be e-mailed after {notice.attempts} attempts: "
+        "call them on a trusted number before going on."
+    )
+    earlier = Ticket.objects.filter(pk=ticket.pk).values_list("flag_reason", flat=True).first()
+    combined = f"{earlier} {reason}" if earlier else reason
+    Ticket.objects.filter(pk=ticket.pk).update(flagged=True, flag_reason=combined[:300])
+    reference = ticket.reference
+    transaction.on_commit(
+        lambda: alert_security(
+            f"[Recovery Portal] Recovery notice not delivered: {reference}",
+            f"{reason}\n\nTicket {reference}.",
+        )
     )
