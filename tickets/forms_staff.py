@@ -51,6 +51,19 @@ _PREFERRED_METHOD = {
     "in_person": VerificationMethod.IN_PERSON,
     "callback": VerificationMethod.TRUSTED_CALLBACK,
 }
+# What a queue row shows (templates/tickets/staff/queue.html): the wide columns (directory
+# facts, the requester's details) stay in the database.
+QUEUE_COLUMNS = (
+    "reference",
+    "flagged",
+    "is_privileged",
+    "duplicate_of",
+    "upn",
+    "status",
+    "urgency",
+    "sla_due_at",
+    "created_at",
+)
 _URGENCY_RANK = {Urgency.CRITICAL: 0, Urgency.HIGH: 1, Urgency.NORMAL: 2, Urgency.LOW: 3}
 
 
@@ -100,7 +113,13 @@ class QueueFilterForm(forms.Form):
             "newest": ["-created_at"],
             "urgency": ["urgency_rank", "created_at"],
         }.get(sort, ["sla_due_at", "created_at"])
-        return tickets.select_related("assigned_to").order_by(*order)
+        # id breaks ties so that pages never repeat or skip a case; with the open-case filter
+        # the default order is the partial index ticket_open_sla_due, read in order.
+        return (
+            tickets.select_related("assigned_to")
+            .only(*QUEUE_COLUMNS, "assigned_to__username")
+            .order_by(*order, "id")
+        )
 
 
 class ReasonForm(forms.Form):

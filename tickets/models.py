@@ -128,6 +128,14 @@ class Ticket(models.Model):
         indexes = [
             models.Index(fields=["status", "-created_at"], name="ticket_status_created"),
             models.Index(fields=["status", "sla_due_at"], name="ticket_status_sla_due"),
+            # The queue's default view: every open case, SLA due first. Open cases span eight
+            # statuses, so (status, sla_due_at) cannot give that order without sorting all of
+            # them; this partial index reads the first page in order, id as the tie-breaker.
+            models.Index(
+                fields=["sla_due_at", "created_at", "id"],
+                name="ticket_open_sla_due",
+                condition=models.Q(status__in=OPEN_STATUSES),
+            ),
         ]
         permissions = [
             ("view_queue", "Can see the recovery queue"),
