@@ -44,6 +44,12 @@ def _status(ticket):  # type: ignore[no-untyped-def]
     return ticket.status
 
 
+def _stalled_at_the_tenant(simtenant) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the stalling fault has caught its request: the worker is then inside the Graph
+    call. (A worker killed before it sends the request would leave the fault to its successor.)"""
+    wait_until(lambda: not simtenant.state()["faults"], what="the request stalled at the tenant")
+
+
 def _running_tap(ticket):  # type: ignore[no-untyped-def]
     ops = tap_operations(ticket)
     return ops and ops[0].status == OpStatus.RUNNING
@@ -109,6 +115,7 @@ def test_worker_killed_before_the_tap_post_finishes_the_case_after_recovery(
     workers = starting.result()
     workflow.approve(ticket, by=staff("approver", ["approver"]))
     wait_until(lambda: _running_tap(ticket), what="the TAP step running")
+    _stalled_at_the_tenant(simtenant)
     # when the worker holding it is killed, and the beat's sweep runs
     busy_with(workers, "graphops.issue_tap").kill()
     _beat_until(tasks.recover_stale, lambda: not _running_tap(ticket))
@@ -134,7 +141,7 @@ def test_worker_killed_during_a_method_deletion_repeats_it_safely(
     workflow.approve(ticket, by=staff("approver", ["approver"]))
     # when the worker holding the deletion is killed while Graph is busy with it
     busy_with(workers, "graphops.delete_methods")
-    time.sleep(1)
+    _stalled_at_the_tenant(simtenant)
     busy_with(workers, "graphops.delete_methods").kill()
     # then the deletion (repeatable) runs again, and the case completes with one pass
     _beat_until(
