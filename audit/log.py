@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
 from django.http import HttpRequest
@@ -84,9 +85,13 @@ def _actor_fields(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, A
     return {"actor_id": actor.pk, "actor_label": actor.get_username(), "actor_roles": roles}
 
 
-def _client_ip(request: HttpRequest) -> str:
+def client_ip(request: HttpRequest) -> str:
+    """The client's address as the per-IP limits count it: REMOTE_ADDR, or behind a reverse
+    proxy the request header named by RP_CLIENT_IP_META_KEY (its first address). "" if none."""
+    meta_key = getattr(settings, "RATELIMIT_IP_META_KEY", None) or "REMOTE_ADDR"
+    raw = str(request.META.get(meta_key, "")).split(",")[0].strip()
     try:
-        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
+        return str(ipaddress.ip_address(raw))
     except ValueError:
         return ""
 
@@ -95,7 +100,7 @@ def _request_fields(request: HttpRequest | None) -> dict[str, Any]:
     if request is None:
         return {"ip": "", "user_agent": ""}
     user_agent = _text(request.META.get("HTTP_USER_AGENT", "")[:300])
-    return {"ip": _client_ip(request), "user_agent": user_agent}
+    return {"ip": client_ip(request), "user_agent": user_agent}
 
 
 def record(

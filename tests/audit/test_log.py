@@ -158,3 +158,18 @@ def test_record_stores_text_postgresql_would_refuse_as_a_replacement_character(d
     assert (fresh.subject, fresh.reason) == ("a\ufffdb", "x\ufffdy")
     assert fresh.data == {"k\ufffd": "v\ufffd"}
     assert chain.event_hash(fresh) == event.hash
+
+
+def test_record_takes_the_client_address_from_the_proxy_header_when_configured(
+    settings,
+) -> None:  # type: ignore[no-untyped-def]
+    # given a portal behind a reverse proxy that passes the client's address in X-Real-IP
+    settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_REAL_IP="203.0.113.7")
+    # when an event is recorded for the request
+    event = log.record("ticket.submitted", request=request, ticket_ref="RP-1")
+    # then it names the client, as the per-IP limits do, not the proxy
+    assert event.ip == "203.0.113.7"
+    # and a header that is not an address is not recorded as one
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_REAL_IP="unknown")
+    assert log.record("ticket.submitted", request=request, ticket_ref="RP-1").ip == ""

@@ -86,9 +86,7 @@ _LINK_RATES = {
 
 
 def _client_ip(request: HttpRequest) -> str:
-    # The address the per-IP counters use (the proxy's header when one is configured).
-    meta_key = getattr(settings, "RATELIMIT_IP_META_KEY", None) or "REMOTE_ADDR"
-    return str(request.META.get(meta_key) or "-")
+    return log.client_ip(request) or "-"
 
 
 def _link_usage(request: HttpRequest, *, link: str, increment: bool) -> dict[str, Any] | None:
