@@ -18,6 +18,7 @@ from audit import actions, log
 from audit.models import AuditEvent
 from tests.factories import STAFF_PASSWORD
 from tests.tickets.casework import last_link_token, make_manager, make_ticket, staff, verify
+from tests.tickets.test_public_limits import DEAD_CACHES
 from tickets import intake
 from tickets.models import ManagerConfirmation, ManagerDecision, NotMeLink, Status, Ticket
 
@@ -49,7 +50,6 @@ def test_failed_sign_in_does_not_say_whether_the_account_exists(client, agent) -
 
 # --- Shared steps for the public pages and the mailed links -----------------------------------
 
-DEAD_REDIS = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
 ATTACKER = "203.0.113.66"
 OTHER = "198.51.100.23"
 
@@ -88,13 +88,7 @@ def _clear_throttle_counters() -> None:
 @pytest.fixture
 def dead_redis(settings):  # type: ignore[no-untyped-def]
     """The cache (the counters' store) pointed at a port where nothing answers."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": DEAD_REDIS,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
+    settings.CACHES = DEAD_CACHES
 
 
 def _forged(token: str) -> str:
@@ -165,13 +159,7 @@ def test_status_check_refuses_the_right_code_after_wrong_ones_on_one_reference(
 def test_status_check_fails_closed_when_redis_is_down(client, settings) -> None:  # type: ignore[no-untyped-def]
     # given a filed request, then the counter store gone
     reference, code = _file_request(client)
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": DEAD_REDIS,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
+    settings.CACHES = DEAD_CACHES
     # when the right code is tried
     response = _check(client, reference, code)
     # then it is refused with the "unavailable" answer, and nothing is granted

@@ -17,6 +17,14 @@ from tickets.models import DirectoryState, Ticket
 pytestmark = pytest.mark.django_db
 
 DEAD_REDIS = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
+# The cache (rate-limit counters, grants) pointed at DEAD_REDIS, failing within a second.
+DEAD_CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": DEAD_REDIS,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
 
 
 def form(upn: str) -> dict[str, object]:
@@ -125,13 +133,7 @@ def redis_down(settings):  # type: ignore[no-untyped-def]
     """Cache and Celery broker pointed at a port where nothing answers."""
     from recovery_portal.celery import app
 
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": DEAD_REDIS,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
+    settings.CACHES = DEAD_CACHES
     # Fresh pools for the dead address; the live ones are put back untouched afterwards (kombu
     # keeps them in process-wide registries that other tests' workers go on using).
     saved = app.conf.broker_url, app._pool, app.amqp._producer_pool
