@@ -74,7 +74,7 @@ class SimTenant:
         self.data_dir = log_dir / "simtenant"
         self.proc = Proc(
             "simtenant",
-            [sys.executable, "-m", "graphops.simtenant", "--graph-port", str(graph_port),
+            [sys.executable, "-m", "simtenant", "--graph-port", str(graph_port),
              "--login-port", str(login_port), "--data-dir", str(self.data_dir), "--seed", "demo"],
             env=env,
             log_dir=log_dir,

@@ -345,8 +345,9 @@ if not TAP_ENCRYPTION_KEY:
 WORKER_HEARTBEAT_MAX_AGE = env.integer("RP_WORKER_HEARTBEAT_MAX_AGE", 120, minimum=10)
 
 # --- Microsoft Graph / Entra (graphops) -------------------------------------------------------
-# With no tenant configured the portal talks to its own simulated tenant (graphops.simtenant);
-# `manage.py check --deploy` refuses that in production.
+# With no tenant configured the portal talks to its own simulated tenant (`python -m simtenant`,
+# a separate process reached over HTTP; nothing here imports it); `manage.py check --deploy`
+# refuses that in production.
 GRAPH_TENANT_ID = env.string("GRAPH_TENANT_ID", "")
 GRAPH_CLOUD = env.choice(
     "GRAPH_CLOUD",
@@ -357,13 +358,19 @@ _GRAPH_SIMULATED = GRAPH_CLOUD == "simulated"
 SIMTENANT_URL = env.string("SIMTENANT_URL", "http://127.0.0.1:8765").rstrip("/")
 SIMTENANT_LOGIN_URL = env.string("SIMTENANT_LOGIN_URL", "https://127.0.0.1:8766").rstrip("/")
 SIMTENANT_CA_FILE = env.string("SIMTENANT_CA_FILE", str(LOCAL_DIR / "simtenant" / "cert.pem"))
+# The simulated tenant's well-known identity: configuration, as a real tenant's would be (the
+# simulator is started with the same values; tests/simtenant/test_defaults.py keeps them equal).
+_SIMULATED = {
+    "tenant_id": "4f1c2d7e-9a3b-4c5d-8e6f-7a8b9c0d1e2f",
+    "client_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    "client_secret": "simulated-tenant-client-secret-not-for-production",
+    "exclusion_group_id": "b8d3a1f0-5c2e-4d9a-9f7b-3e6c1a2d4b5c",
+}
 if _GRAPH_SIMULATED:
-    from graphops.simtenant import defaults as _sim
-
-    GRAPH_TENANT_ID = GRAPH_TENANT_ID or _sim.SIM_TENANT_ID
-GRAPH_CLIENT_ID = env.string("GRAPH_CLIENT_ID", _sim.SIM_CLIENT_ID if _GRAPH_SIMULATED else "")
+    GRAPH_TENANT_ID = GRAPH_TENANT_ID or _SIMULATED["tenant_id"]
+GRAPH_CLIENT_ID = env.string("GRAPH_CLIENT_ID", _SIMULATED["client_id"] if _GRAPH_SIMULATED else "")
 GRAPH_CLIENT_SECRET = env.string(
-    "GRAPH_CLIENT_SECRET", _sim.SIM_CLIENT_SECRET if _GRAPH_SIMULATED else ""
+    "GRAPH_CLIENT_SECRET", _SIMULATED["client_secret"] if _GRAPH_SIMULATED else ""
 )
 # A PEM file holding the private key and the certificate (preferred over a secret).
 GRAPH_CLIENT_CERTIFICATE_PATH = env.string("GRAPH_CLIENT_CERTIFICATE_PATH", "")
@@ -394,7 +401,7 @@ if not _GRAPH_SIMULATED and not (
 # Features the portal uses; `manage.py graph_check` checks the permissions of these only.
 GRAPH_FEATURES = env.csv("GRAPH_FEATURES", "lookup,roles,methods,tap,revoke,ca_exclusion")
 CA_EXCLUSION_GROUP_ID = env.string(
-    "CA_EXCLUSION_GROUP_ID", _sim.SIM_EXCLUSION_GROUP_ID if _GRAPH_SIMULATED else ""
+    "CA_EXCLUSION_GROUP_ID", _SIMULATED["exclusion_group_id"] if _GRAPH_SIMULATED else ""
 )
 # Temporary Conditional Access exclusion: how long by default, and the longest allowed.
 CA_EXCLUSION_DEFAULT_MINUTES = env.integer("CA_EXCLUSION_DEFAULT_MINUTES", 60, minimum=1)

@@ -63,9 +63,9 @@ export -p | grep -E ' (DJANGO_SETTINGS_MODULE|DATABASE_URL|REDIS_URL|SECRET_KEY_
   >"$LOCAL/env"
 
 PY="$ROOT/.venv/bin/python"
-if [ -z "${GRAPH_TENANT_ID:-}" ] && [ -f "$ROOT/graphops/simtenant/__main__.py" ]; then
+if [ -z "${GRAPH_TENANT_ID:-}" ] && [ -f "$ROOT/simtenant/__main__.py" ]; then
   log "starting the simulated Entra tenant on 127.0.0.1:$SIM_PORT (token endpoint :$SIM_LOGIN_PORT)"
-  start simtenant "$PY" -m graphops.simtenant --graph-port "$SIM_PORT" --login-port "$SIM_LOGIN_PORT" \
+  start simtenant "$PY" -m simtenant --graph-port "$SIM_PORT" --login-port "$SIM_LOGIN_PORT" \
     --data-dir "$LOCAL/simtenant" --seed demo
   for _ in $(seq 1 100); do [ -s "$LOCAL/simtenant/cert.pem" ] && break; sleep 0.1; done
 fi

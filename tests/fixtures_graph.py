@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from simtenant import defaults
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -61,8 +63,6 @@ class SimTenant:
         }
 
     def settings_values(self) -> dict[str, Any]:
-        from graphops.simtenant import defaults
-
         return {
             "GRAPH_CLOUD": "simulated",
             "GRAPH_TENANT_ID": defaults.SIM_TENANT_ID,
@@ -142,7 +142,7 @@ def simtenant_process() -> Iterator[SimTenant]:
         [
             sys.executable,
             "-m",
-            "graphops.simtenant",
+            "simtenant",
             "--graph-port",
             str(graph_port),
             "--login-port",

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from graphops import operations
 from graphops.models import GraphOperation, Kind, OpStatus
-from graphops.simtenant.seed import object_id
-from graphops.simtenant.shapes import ROLE_NAMES
+from simtenant.seed import object_id
+from simtenant.shapes import ROLE_NAMES
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from graphops.simtenant.graph import Reply
-from graphops.simtenant.state import App, Tenant
+from simtenant.graph import Reply
+from simtenant.state import App, Tenant
 
 GRAPH_AUDIENCES = {
     "https://graph.microsoft.com/.default": "https://graph.microsoft.com",

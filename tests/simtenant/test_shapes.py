@@ -1,6 +1,6 @@
 """The simulated tenant and Microsoft Graph agree on field names, operation by operation.
 
-The recorded answers (tests/graphops/recorded/) are Microsoft's published examples, each naming
+The recorded answers (tests/simtenant/recorded/) are Microsoft's published examples, each naming
 its source page. The docs shorten some examples: those are compared as "subset" (every field
 Microsoft shows must be in the simulator's answer); complete ones as "equal". OData context
 annotations are left out: the docs keep them inconsistently.

@@ -1,5 +1,7 @@
-"""The simulated tenant's fixed identity: the defaults of both the simulator and the portal's
-settings when GRAPH_CLOUD=simulated. Plain constants, no imports: settings.py reads them."""
+"""The simulated tenant's fixed identity, the defaults of ``python -m simtenant``.
+
+The portal does not import this: its settings repeat the values as plain configuration, as they
+would a real tenant's (tests/simtenant/test_defaults.py keeps the two equal)."""
 
 SIM_TENANT_ID = "4f1c2d7e-9a3b-4c5d-8e6f-7a8b9c0d1e2f"
 SIM_CLIENT_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"

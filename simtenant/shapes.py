@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from graphops.simtenant.state import Group, Method, RoleAssignment, TapPolicy, User, iso, now
+from simtenant.state import Group, Method, RoleAssignment, TapPolicy, User, iso, now
 
 CONTEXT = "https://graph.microsoft.com/v1.0/$metadata#"
 ROLE_NAMES = {

@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from graphops.simtenant import seed
-from graphops.simtenant.graph import Reply
-from graphops.simtenant.state import App, Fault, Tenant, User, now
+from simtenant import seed
+from simtenant.graph import Reply
+from simtenant.state import App, Fault, Tenant, User, now
 
 METHOD_TYPES = {
     "phone": "phoneAuthenticationMethod",

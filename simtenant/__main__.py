@@ -1,4 +1,4 @@
-"""``python -m graphops.simtenant --graph-port P --login-port P2 --data-dir DIR --seed demo``.
+"""``python -m simtenant --graph-port P --login-port P2 --data-dir DIR --seed demo``.
 
 Binds both ports, then writes ``DIR/cert.pem`` (the authority's certificate, for the portal's
 CA file) and ``DIR/simtenant.json``: a non-empty cert.pem means the simulator is listening.
@@ -14,15 +14,15 @@ import sys
 import threading
 from pathlib import Path
 
-from graphops.simtenant import defaults, seed
-from graphops.simtenant.certs import make_certificate, write_atomically
-from graphops.simtenant.control import Control
-from graphops.simtenant.server import SimServer
-from graphops.simtenant.state import Tenant
+from simtenant import defaults, seed
+from simtenant.certs import make_certificate, write_atomically
+from simtenant.control import Control
+from simtenant.server import SimServer
+from simtenant.state import Tenant
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m graphops.simtenant", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m simtenant", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--graph-port", type=int, required=True, help="Graph API (http)")
     parser.add_argument("--login-port", type=int, required=True, help="token endpoint (https)")

@@ -9,8 +9,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from graphops.simtenant import defaults
-from graphops.simtenant.state import (
+from simtenant import defaults
+from simtenant.state import (
     GLOBAL_ADMIN,
     PHONE_IDS,
     App,

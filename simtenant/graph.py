@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphops.simtenant import shapes
-from graphops.simtenant.state import METHOD_SEGMENTS, PHONE_IDS, App, Tenant, User
+from simtenant import shapes
+from simtenant.state import METHOD_SEGMENTS, PHONE_IDS, App, Tenant, User
 
 READ_USERS = (
     "User.Read.All",

@@ -15,10 +15,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from graphops.simtenant import graph, login, shapes
-from graphops.simtenant.control import Control
-from graphops.simtenant.graph import Reply
-from graphops.simtenant.state import RequestRecord, Tenant, iso, now
+from simtenant import graph, login, shapes
+from simtenant.control import Control
+from simtenant.graph import Reply
+from simtenant.state import RequestRecord, Tenant, iso, now
 
 logger = logging.getLogger("simtenant")
 GRAPH_CONTENT_TYPE = (

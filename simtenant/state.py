@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphops.simtenant import defaults
+from simtenant import defaults
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 PHONE_IDS = {
