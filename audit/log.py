@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit import chain
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 
 GENESIS_HASH = chain.GENESIS_HASH
@@ -46,6 +47,10 @@ SECRET_KEYS = frozenset(
 
 class SecretInAuditEvent(ValueError):
     """A caller tried to put something that looks like a secret into an event."""
+
+
+class UnknownAction(TypeError):
+    """A caller passed something other than an ``audit.actions.Action`` member."""
 
 
 def _text(value: str) -> str:
@@ -104,7 +109,7 @@ def _request_fields(request: HttpRequest | None) -> dict[str, Any]:
 
 
 def record(
-    action: str,
+    action: Action,
     *,
     actor: AbstractBaseUser | AnonymousUser | None = None,
     request: HttpRequest | None = None,
@@ -115,15 +120,19 @@ def record(
     data: Mapping[str, Any] | None = None,
     personal: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain (action names: ``audit.actions``).
+    """Append one event to the chain; ``action`` is an ``audit.actions.Action`` member.
 
     Call it inside the transaction of the change it records, so both commit or neither does.
     Appends are serialized by a transaction-scoped advisory lock held until that transaction
     ends: concurrent writers queue instead of forking the chain. ``subject``, ``reason``, the
     request's IP and user agent and ``personal`` are personal data, redactable by the retention
-    purge; ``data`` is kept for ever. Raises SecretInAuditEvent for a secret-looking key.
-    Side effect: one SIEM JSON line after commit.
+    purge; ``data`` is kept for ever. Raises SecretInAuditEvent for a secret-looking key, and
+    UnknownAction for an action that is not a member (a bare string is refused even when it
+    spells a member's value: the vocabulary is the type). Side effect: one SIEM JSON line after
+    commit.
     """
+    if not isinstance(action, Action):
+        raise UnknownAction(f"Audit actions are audit.actions.Action members, not {action!r}.")
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
     # The hash covers PostgreSQL's rendering of the stored jsonb (audit.chain); ask for it
@@ -139,7 +148,7 @@ def record(
         last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         event = AuditEvent(
             created_at=timezone.now(),
-            action=_text(action),
+            action=action.value,
             outcome=outcome,
             ticket_ref=_text(ticket_ref[:32]),
             subject=_text(subject[:254]),

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from audit.models import Outcome
 
 # Only these credential keys name the account tried; the rest (the password) never leave here.
@@ -14,7 +15,7 @@ _LOGIN_KEYS = ("username", "login", "email")
 
 
 def on_user_logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    log.record(actions.STAFF_SIGNED_IN, actor=user, request=request)
+    log.record(Action.STAFF_SIGNED_IN, actor=user, request=request)
 
 
 def on_user_login_failed(
@@ -23,15 +24,13 @@ def on_user_login_failed(
     tried = next((str(credentials[k]) for k in _LOGIN_KEYS if credentials.get(k)), "")
     # The actor is whoever the session already holds: nobody at sign-in, the staff member
     # themselves when a re-authentication fails.
-    log.record(
-        actions.STAFF_SIGN_IN_FAILED, request=request, subject=tried, outcome=Outcome.FAILURE
-    )
+    log.record(Action.STAFF_SIGN_IN_FAILED, request=request, subject=tried, outcome=Outcome.FAILURE)
 
 
 def on_mfa_failed(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
     authenticator = kwargs.get("authenticator")
     log.record(
-        actions.STAFF_MFA_FAILED,
+        Action.STAFF_MFA_FAILED,
         actor=user,
         request=request,
         outcome=Outcome.FAILURE,
@@ -44,4 +43,4 @@ def on_mfa_failed(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -
 
 def on_user_logged_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        log.record(actions.STAFF_SIGNED_OUT, actor=user, request=request)
+        log.record(Action.STAFF_SIGNED_OUT, actor=user, request=request)

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit import actions
+from audit.actions import Action
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _requests_per_day(p: dict[str, object], start: dt.date, end: dt.date) -> lis
         "SELECT (created_at AT TIME ZONE %(tz)s)::date, count(*) FROM audit_auditevent"
         " WHERE action = %(submitted)s"
         "   AND created_at >= %(start)s AND created_at < %(end)s GROUP BY 1",
-        {**p, "submitted": actions.TICKET_SUBMITTED},
+        {**p, "submitted": Action.TICKET_SUBMITTED},
     )
     counts = dict(rows)
     days = (end - start).days + 1
@@ -70,7 +71,7 @@ def _outcomes(p: dict[str, object]) -> list[tuple[str, int]]:
             "SELECT action, count(DISTINCT ticket_ref) FROM audit_auditevent"
             " WHERE action = ANY(%(outcomes)s)"
             "   AND created_at >= %(start)s AND created_at < %(end)s GROUP BY action",
-            {**p, "outcomes": list(actions.OUTCOME_ACTIONS)},
+            {**p, "outcomes": actions.values(actions.OUTCOME_ACTIONS)},
         )
     )
     return [(actions.label(a), rows.get(a, 0)) for a in actions.OUTCOME_ACTIONS]
@@ -84,7 +85,7 @@ def _deflections(p: dict[str, object]) -> list[tuple[str, int]]:
             " WHERE action = %(deflected)s"
             "   AND created_at >= %(start)s AND created_at < %(end)s"
             " GROUP BY 1 ORDER BY 2 DESC, 1",
-            {**p, "deflected": actions.TRIAGE_DEFLECTED},
+            {**p, "deflected": Action.TRIAGE_DEFLECTED},
         )
     ]
 
@@ -109,7 +110,7 @@ SELECT count(*),
 def _restoration(p: dict[str, object]) -> Restoration:
     cases, median, p90 = _fetch(
         _RESTORATION,
-        {**p, "restored": actions.TICKET_RESTORED, "submitted": actions.TICKET_SUBMITTED},
+        {**p, "restored": Action.TICKET_RESTORED, "submitted": Action.TICKET_SUBMITTED},
     )[0]
 
     def seconds(value: float | None) -> dt.timedelta | None:
@@ -125,7 +126,7 @@ def _sod_exceptions(p: dict[str, object]) -> list[str]:
         "  ON v.ticket_ref = a.ticket_ref AND v.action = %(verified)s AND v.actor_id = a.actor_id"
         " WHERE a.action = %(approved)s AND a.ticket_ref <> '' AND a.created_at >= %(start)s"
         "   AND a.created_at < %(end)s ORDER BY 1",
-        {**p, "verified": actions.IDENTITY_VERIFIED, "approved": actions.TICKET_APPROVED},
+        {**p, "verified": Action.IDENTITY_VERIFIED, "approved": Action.TICKET_APPROVED},
     )
     return [ref for (ref,) in rows]
 
@@ -135,7 +136,7 @@ def _sod_refusals(p: dict[str, object]) -> int:
         _fetch(
             "SELECT count(*) FROM audit_auditevent WHERE action = %(refused)s"
             "   AND created_at >= %(start)s AND created_at < %(end)s",
-            {**p, "refused": actions.SOD_REFUSED},
+            {**p, "refused": Action.SOD_REFUSED},
         )[0][0]
     )
 
@@ -149,7 +150,7 @@ def _privileged_taps(p: dict[str, object]) -> list[PrivilegedTap]:
         "        SELECT 1 FROM audit_auditevent f WHERE f.ticket_ref = t.ticket_ref"
         "           AND f.data->>'privileged' = 'true')))"
         " ORDER BY t.id",
-        {**p, "tap": actions.GRAPH_ISSUE_TAP},
+        {**p, "tap": Action.GRAPH_ISSUE_TAP},
     )
     return [PrivilegedTap(ref, when, actor) for ref, when, actor in rows]
 

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit import actions, chain, log
+from audit.actions import Action
 from audit.models import AuditEvent
 from audit.signals import personal_data_purged
 
@@ -55,9 +56,9 @@ def purgeable_ticket_refs(*, before: dt.datetime) -> list[str]:
         cursor.execute(
             _PURGEABLE,
             {
-                "lifecycle": [*actions.CLOSING_ACTIONS, *actions.REOPENING_ACTIONS],
-                "closing": list(actions.CLOSING_ACTIONS),
-                "reopening": list(actions.REOPENING_ACTIONS),
+                "lifecycle": actions.values(actions.CLOSING_ACTIONS + actions.REOPENING_ACTIONS),
+                "closing": actions.values(actions.CLOSING_ACTIONS),
+                "reopening": actions.values(actions.REOPENING_ACTIONS),
                 "before": before,
             },
         )
@@ -80,7 +81,7 @@ def purge_personal_data(*, days: int | None = None, now: dt.datetime | None = No
     count += fresh.filter(holding, ticket_ref="", created_at__lt=before).update(**blank)
     if count:
         log.record(
-            actions.AUDIT_RETENTION_PURGED,
+            Action.AUDIT_RETENTION_PURGED,
             data={"ticket_refs": refs, "before": chain.iso(before), "events": count, "days": days},
         )
         transaction.on_commit(

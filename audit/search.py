@@ -13,7 +13,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from audit import actions, chain
+from audit import chain
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 
 PAGE_SIZE = 50
@@ -193,4 +194,4 @@ def export_rows(f: EventFilter) -> Iterator[dict[str, Any]]:
         yield dict(zip(EXPORT_COLUMNS, values, strict=True))
 
 
-KNOWN_ACTIONS = sorted(actions.LABELS)
+KNOWN_ACTIONS = sorted(Action.values)

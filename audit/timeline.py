@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from audit import actions
+from audit.actions import Action
 from audit.models import AuditEvent
 
 
@@ -37,15 +38,17 @@ class CaseRecord:
 
     @property
     def restored_at(self) -> dt.datetime | None:
-        return next(
-            (s.when for s in self.closed if s.event.action == actions.TICKET_RESTORED), None
-        )
+        return next((s.when for s in self.closed if s.event.action == Action.TICKET_RESTORED), None)
 
     @property
     def time_to_restore(self) -> dt.timedelta | None:
         if self.requested_at and self.restored_at:
             return self.restored_at - self.requested_at
         return None
+
+
+# What Graph did, for the record: each operation's outcome, and the pass shown to its owner.
+_GRAPH_DID = (*actions.GRAPH_OUTCOMES, Action.GRAPH_TAP_REVEALED)
 
 
 def _who(event: AuditEvent) -> str:
@@ -70,30 +73,27 @@ def case_record(ticket_ref: str, events: list[AuditEvent]) -> CaseRecord:
         record.redacted = record.redacted or event.is_redacted
         record.account = record.account or event.subject
         step = Step(when=event.created_at, who=_who(event), how="", event=event)
-        if event.action == actions.TICKET_SUBMITTED:
+        if event.action == Action.TICKET_SUBMITTED:
             record.requested_at = record.requested_at or event.created_at
             record.why = record.why or event.reason
             record.what_happened = str(event.data.get("what_happened", ""))
             record.requester_name = str(event.personal.get("full_name", ""))
-        elif event.action == actions.IDENTITY_VERIFIED:
+        elif event.action == Action.IDENTITY_VERIFIED:
             record.verified.append(
                 Step(step.when, step.who, str(event.data.get("method", "")), event)
             )
-        elif event.action == actions.MANAGER_CONFIRMED:
+        elif event.action == Action.MANAGER_CONFIRMED:
             record.confirmed.append(step)
-        elif event.action == actions.TICKET_APPROVED:
+        elif event.action == Action.TICKET_APPROVED:
             record.approved.append(step)
         elif event.action in (
-            actions.SOD_REFUSED,
-            actions.IDENTITY_REJECTED,
-            actions.MANAGER_DECLINED,
+            Action.SOD_REFUSED,
+            Action.IDENTITY_REJECTED,
+            Action.MANAGER_DECLINED,
         ):
             record.refused.append(Step(step.when, step.who, actions.label(event.action), event))
-        elif event.action.startswith(actions.GRAPH_PREFIX) and event.action not in (
-            actions.GRAPH_REQUESTED,
-            actions.GRAPH_RETRY,
-        ):
+        elif event.action in _GRAPH_DID:
             record.graph.append(Step(step.when, step.who, _graph_how(event), event))
-        elif event.action in (*actions.CLOSING_ACTIONS, actions.TICKET_FROZEN):
+        elif event.action in (*actions.CLOSING_ACTIONS, Action.TICKET_FROZEN):
             record.closed.append(Step(step.when, step.who, actions.label(event.action), event))
     return record

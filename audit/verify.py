@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from audit import actions, chain
+from audit import chain
+from audit.actions import Action
 from audit.models import AuditAnchor
 
 _SELECT = """
@@ -70,7 +71,7 @@ def _purge_coverage() -> tuple[set[str], str]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT data::text FROM audit_auditevent WHERE action = %s",
-            [actions.AUDIT_RETENTION_PURGED],
+            [Action.AUDIT_RETENTION_PURGED],
         )
         for (text,) in cursor.fetchall():
             data = json.loads(text)

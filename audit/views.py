@@ -20,7 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from audit import actions, charts, log, reports, search, timeline
+from audit import charts, log, reports, search, timeline
+from audit.actions import Action
 from audit.models import AuditEvent
 
 VIEW = "audit.view_audit_trail"
@@ -84,7 +85,7 @@ def _export_filter(request: HttpRequest, fmt: str) -> search.EventFilter | None:
     described = f.described()
     account = described.pop("account", "")
     log.record(
-        actions.AUDIT_EXPORTED,
+        Action.AUDIT_EXPORTED,
         request=request,
         ticket_ref="",
         data={"format": fmt, "filters": described},

@@ -80,7 +80,7 @@ def _audit(operation: GraphOperation, *, outcome: str, reason: str = "") -> None
     if "is_privileged" in operation.result:
         data["privileged"] = bool(operation.result["is_privileged"])
     log.record(
-        f"{actions.GRAPH_PREFIX}{operation.kind}",
+        actions.graph_action(operation.kind),
         actor=operation.requested_by,
         ticket_ref=operation.correlation[:32],
         subject=operation.target_upn,

@@ -40,7 +40,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from graphops import dispatch, sealing
 from graphops.models import GraphOperation, Kind, OpStatus
 
@@ -132,7 +133,7 @@ def _validate(kind: Kind, *, target_upn: str, params: dict[str, Any]) -> None:
 def _create(kind: Kind, **fields: Any) -> GraphOperation:
     operation = GraphOperation.objects.create(kind=kind, **fields)
     log.record(
-        actions.GRAPH_REQUESTED,
+        Action.GRAPH_REQUESTED,
         actor=fields["requested_by"],
         ticket_ref=fields["correlation"][:32],
         subject=fields["target_upn"],
@@ -168,7 +169,7 @@ def reveal_secret(operation: GraphOperation, *, by: AbstractBaseUser | None = No
         secret_ciphertext="", secret_revealed_at=now, updated_at=now
     )
     log.record(
-        actions.GRAPH_TAP_REVEALED,
+        Action.GRAPH_TAP_REVEALED,
         actor=by,
         ticket_ref=locked.correlation[:32],
         subject=locked.target_upn,
@@ -204,7 +205,7 @@ def retry(operation: GraphOperation, *, by: AbstractBaseUser) -> GraphOperation:
         )
     operation.refresh_from_db()
     log.record(
-        actions.GRAPH_RETRY,
+        Action.GRAPH_RETRY,
         actor=by,
         ticket_ref=operation.correlation[:32],
         subject=operation.target_upn,

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from graphops import client, errors, executors, ledger
 from graphops.models import GraphOperation, Kind, OpStatus
 
@@ -112,7 +113,7 @@ def _requeue_removal(operation: GraphOperation, *, now: dt.datetime) -> int:
         "retrying the removal of CA exclusion %s (%s)", operation.pk, operation.error_code
     )
     log.record(
-        actions.GRAPH_RETRY,
+        Action.GRAPH_RETRY,
         ticket_ref=operation.correlation[:32],
         subject=operation.target_upn,
         reason="automatic: a Conditional Access exclusion must not outlive its window",

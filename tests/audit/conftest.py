@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 
 from audit import log
+from audit.actions import Action
 from audit.models import AuditEvent
 
 
@@ -35,7 +36,7 @@ def tamper() -> Callable[[str, list[object]], None]:
 def some_events(db) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
     return [
         log.record(
-            "ticket.submitted",
+            Action.TICKET_SUBMITTED,
             ticket_ref=f"RP-{n:04d}",
             subject=f"user{n}@contoso.example",
             reason="Phone lost",
@@ -51,38 +52,38 @@ def completed_case(db, agent, approver):  # type: ignore[no-untyped-def]
     ref = "RP-DONE01"
     upn = "mario.rossi@contoso.example"
     log.record(
-        "ticket.submitted",
+        Action.TICKET_SUBMITTED,
         ticket_ref=ref,
         subject=upn,
         reason="Phone stolen on the train",
         personal={"full_name": "Mario Rossi"},
         data={"what_happened": "stolen", "urgency": "high"},
     )
-    log.record("ticket.directory_checked", ticket_ref=ref, subject=upn, data={"privileged": False})
-    log.record("ticket.claimed", actor=agent, ticket_ref=ref, subject=upn)
+    log.record(Action.DIRECTORY_CHECKED, ticket_ref=ref, subject=upn, data={"privileged": False})
+    log.record(Action.TICKET_CLAIMED, actor=agent, ticket_ref=ref, subject=upn)
     log.record(
-        "ticket.identity_verified",
+        Action.IDENTITY_VERIFIED,
         actor=agent,
         ticket_ref=ref,
         subject=upn,
         data={"method": "video"},
     )
     log.record(
-        "ticket.manager_confirmed",
+        Action.MANAGER_CONFIRMED,
         ticket_ref=ref,
         subject=upn,
         personal={"manager": "anna.bianchi@contoso.example"},
     )
-    log.record("ticket.approved", actor=approver, ticket_ref=ref, subject=upn)
+    log.record(Action.TICKET_APPROVED, actor=approver, ticket_ref=ref, subject=upn)
     log.record(
-        "graph.requested",
+        Action.GRAPH_REQUESTED,
         actor=approver,
         ticket_ref=ref,
         subject=upn,
         data={"operation_id": "41", "kind": "issue_tap"},
     )
     log.record(
-        "graph.issue_tap",
+        Action.GRAPH_ISSUE_TAP,
         actor=approver,
         ticket_ref=ref,
         subject=upn,
@@ -94,6 +95,6 @@ def completed_case(db, agent, approver):  # type: ignore[no-untyped-def]
             "graph_request_ids": ["5b0c7a52-1111-4222-8333-444455556666"],
         },
     )
-    log.record("graph.tap_revealed", ticket_ref=ref, subject=upn, data={"operation_id": "41"})
-    log.record("ticket.restored", ticket_ref=ref, subject=upn)
+    log.record(Action.GRAPH_TAP_REVEALED, ticket_ref=ref, subject=upn, data={"operation_id": "41"})
+    log.record(Action.TICKET_RESTORED, ticket_ref=ref, subject=upn)
     return ref

@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 
 from audit import anchors, log
+from audit.actions import Action
 from audit.models import AuditAnchor
 from audit.tasks import email_head_digest, publish_chain_head
 
@@ -32,7 +33,7 @@ def test_publish_chain_head_stores_an_unchanged_head_once(some_events) -> None: 
     first = anchors.publish_chain_head()
     again = anchors.publish_chain_head()
     assert first == again and AuditAnchor.objects.count() == 1
-    log.record("ticket.closed", ticket_ref="RP-0001")
+    log.record(Action.TICKET_CLOSED, ticket_ref="RP-0001")
     assert anchors.publish_chain_head() != first and AuditAnchor.objects.count() == 2
 
 

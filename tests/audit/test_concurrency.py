@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from audit import log
+from audit.actions import Action
 from audit.models import AuditEvent
 from audit.verify import verify_chain
 
@@ -23,7 +24,7 @@ def _writer(n: int, start: threading.Barrier, errors: list[BaseException]) -> No
         for i in range(EVENTS_EACH):
             # Each inside its own transaction, as a workflow transition would be.
             with transaction.atomic():
-                log.record("ticket.claimed", ticket_ref=f"RP-W{n}", data={"i": i})
+                log.record(Action.TICKET_CLAIMED, ticket_ref=f"RP-W{n}", data={"i": i})
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread
         errors.append(exc)
     finally:

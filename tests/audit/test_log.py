@@ -9,6 +9,7 @@ from django.db import transaction
 from django.test import RequestFactory
 
 from audit import chain, log
+from audit.actions import Action
 from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def test_record_chains_each_event_to_the_previous_one(some_events) -> None:  # t
 def test_record_keeps_personal_values_out_of_the_hashed_content(db) -> None:  # type: ignore[no-untyped-def]
     # given
     event = log.record(
-        "ticket.submitted",
+        Action.TICKET_SUBMITTED,
         ticket_ref="RP-1",
         subject="mario.rossi@contoso.example",
         reason="Lost my phone on the train",
@@ -49,7 +50,7 @@ def test_record_takes_actor_ip_and_user_agent_from_the_request(agent) -> None:  
     request = RequestFactory().get("/", REMOTE_ADDR="10.1.2.3", HTTP_USER_AGENT="Firefox/1")
     request.user = agent
     # when
-    event = log.record("ticket.claimed", request=request, ticket_ref="RP-2")
+    event = log.record(Action.TICKET_CLAIMED, request=request, ticket_ref="RP-2")
     # then
     event.refresh_from_db()
     assert (event.actor_id, event.actor_label, event.actor_roles) == (
@@ -64,14 +65,14 @@ def test_record_takes_actor_ip_and_user_agent_from_the_request(agent) -> None:  
 @pytest.mark.parametrize("key", ["tap", "TAP", "claim_code", "token", "password", "secret"])
 def test_record_refuses_a_secret_looking_field(db, key) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(log.SecretInAuditEvent):
-        log.record("graph.issue_tap", data={"operation_id": "1", "result": {key: "x"}})
+        log.record(Action.GRAPH_ISSUE_TAP, data={"operation_id": "1", "result": {key: "x"}})
     assert not AuditEvent.objects.exists()
 
 
 def test_record_stores_data_in_a_form_that_reads_back_to_the_same_hash(db) -> None:  # type: ignore[no-untyped-def]
     # given values jsonb renders its own way (floats, tuples, odd keys, unicode, NaN, objects)
     event = log.record(
-        "config.changed",
+        Action.CONFIG_CHANGED,
         data={
             "ratio": 1e20,
             "pair": (1, 2),
@@ -93,11 +94,11 @@ def test_record_stores_data_in_a_form_that_reads_back_to_the_same_hash(db) -> No
 def test_record_rolls_back_with_the_change_it_records(db) -> None:  # type: ignore[no-untyped-def]
     # given / when a transaction that records an event then fails
     with pytest.raises(RuntimeError), transaction.atomic():
-        log.record("ticket.approved", ticket_ref="RP-3")
+        log.record(Action.TICKET_APPROVED, ticket_ref="RP-3")
         raise RuntimeError("the change failed")
     # then no event remains, and the next one still starts the chain
     assert not AuditEvent.objects.exists()
-    assert log.record("ticket.approved", ticket_ref="RP-3").prev_hash == chain.GENESIS_HASH
+    assert log.record(Action.TICKET_APPROVED, ticket_ref="RP-3").prev_hash == chain.GENESIS_HASH
 
 
 def test_siem_line_is_one_json_object_per_event_after_commit(
@@ -108,7 +109,7 @@ def test_siem_line_is_one_json_object_per_event_after_commit(
     # when
     with django_capture_on_commit_callbacks(execute=True):
         event = log.record(
-            "ticket.approved", ticket_ref="RP-9", subject="u@contoso.example", data={"k": 1}
+            Action.TICKET_APPROVED, ticket_ref="RP-9", subject="u@contoso.example", data={"k": 1}
         )
     # then exactly one line, parseable, carrying the chain fields
     lines = [r.getMessage() for r in caplog.records if r.name == "audit.siem"]
@@ -144,14 +145,16 @@ def test_siem_line_is_not_emitted_for_a_rolled_back_event(
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        log.record("ticket.approved", ticket_ref="RP-9")
+        log.record(Action.TICKET_APPROVED, ticket_ref="RP-9")
         raise RuntimeError
     assert not [r for r in caplog.records if r.name == "audit.siem"]
 
 
 def test_record_stores_text_postgresql_would_refuse_as_a_replacement_character(db) -> None:  # type: ignore[no-untyped-def]
     # given text from a hostile or broken client: a NUL and a lone surrogate
-    event = log.record("link.used", subject="a\x00b", reason="x\udcffy", data={"k\x00": "v\ud800"})
+    event = log.record(
+        Action.LINK_USED, subject="a\x00b", reason="x\udcffy", data={"k\x00": "v\ud800"}
+    )
     # when
     fresh = AuditEvent.objects.get(pk=event.pk)
     # then the event exists, with U+FFFD in their place, and its hash checks
@@ -167,9 +170,27 @@ def test_record_takes_the_client_address_from_the_proxy_header_when_configured(
     settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_REAL_IP="203.0.113.7")
     # when an event is recorded for the request
-    event = log.record("ticket.submitted", request=request, ticket_ref="RP-1")
+    event = log.record(Action.TICKET_SUBMITTED, request=request, ticket_ref="RP-1")
     # then it names the client, as the per-IP limits do, not the proxy
     assert event.ip == "203.0.113.7"
     # and a header that is not an address is not recorded as one
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_REAL_IP="unknown")
-    assert log.record("ticket.submitted", request=request, ticket_ref="RP-1").ip == ""
+    assert log.record(Action.TICKET_SUBMITTED, request=request, ticket_ref="RP-1").ip == ""
+
+
+@pytest.mark.parametrize("action", ["ticket.closed", "ticket.clsoed", "", None])
+def test_record_refuses_an_action_that_is_not_a_member(db, action) -> None:  # type: ignore[no-untyped-def]
+    # given a caller passing text — even text that spells a member's value
+    # when / then nothing is written
+    with pytest.raises(log.UnknownAction):
+        log.record(action, ticket_ref="RP-1")
+    assert not AuditEvent.objects.exists()
+
+
+def test_record_stores_the_members_value(db) -> None:  # type: ignore[no-untyped-def]
+    # given / when
+    event = log.record(Action.TICKET_CLOSED, ticket_ref="RP-1")
+    # then the row holds the plain text the chain hashed, not the member's repr
+    fresh = AuditEvent.objects.get(pk=event.pk)
+    assert type(fresh.action) is str and fresh.action == "ticket.closed"
+    assert chain.event_hash(fresh) == fresh.hash

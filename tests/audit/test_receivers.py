@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit import actions
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from tests.conftest import totp_code
 from tests.factories import STAFF_PASSWORD
@@ -26,7 +26,7 @@ def test_sign_in_with_password_and_totp_records_one_success(client, agent) -> No
     _password_step(client, "agent")
     client.post("/accounts/2fa/authenticate/", {"code": totp_code(agent)}, REMOTE_ADDR="10.9.8.7")
     # then
-    event = AuditEvent.objects.get(action=actions.STAFF_SIGNED_IN)
+    event = AuditEvent.objects.get(action=Action.STAFF_SIGNED_IN)
     assert (event.actor_id, event.actor_label, event.outcome) == (agent.pk, "agent", "success")
     assert event.actor_roles == "helpdesk_agent" and event.ip == "10.9.8.7"
 
@@ -35,11 +35,11 @@ def test_wrong_password_records_a_failure_naming_the_login_tried(client, agent) 
     # when
     _password_step(client, "agent", password="not-the-password-at-all")
     # then
-    event = AuditEvent.objects.get(action=actions.STAFF_SIGN_IN_FAILED)
+    event = AuditEvent.objects.get(action=Action.STAFF_SIGN_IN_FAILED)
     assert event.outcome == Outcome.FAILURE and event.subject == "agent"
     assert event.actor_id is None and event.user_agent == "pytest-browser"
     assert "not-the-password" not in repr(AuditEvent.objects.values())
-    assert not AuditEvent.objects.filter(action=actions.STAFF_SIGNED_IN).exists()
+    assert not AuditEvent.objects.filter(action=Action.STAFF_SIGNED_IN).exists()
 
 
 def test_wrong_second_factor_records_an_mfa_failure(client, agent) -> None:  # type: ignore[no-untyped-def]
@@ -47,12 +47,12 @@ def test_wrong_second_factor_records_an_mfa_failure(client, agent) -> None:  # t
     _password_step(client, "agent")
     client.post("/accounts/2fa/authenticate/", {"code": totp_code(agent, offset=7)})
     # then
-    event = AuditEvent.objects.get(action=actions.STAFF_MFA_FAILED)
+    event = AuditEvent.objects.get(action=Action.STAFF_MFA_FAILED)
     assert event.outcome == Outcome.FAILURE and event.actor_id == agent.pk
     assert event.data["authenticator"] == "totp"
-    assert not AuditEvent.objects.filter(action=actions.STAFF_SIGNED_IN).exists()
+    assert not AuditEvent.objects.filter(action=Action.STAFF_SIGNED_IN).exists()
 
 
 def test_sign_out_is_recorded(mfa_client, agent) -> None:  # type: ignore[no-untyped-def]
     mfa_client(agent).post("/accounts/logout/")
-    assert AuditEvent.objects.get(action=actions.STAFF_SIGNED_OUT).actor_id == agent.pk
+    assert AuditEvent.objects.get(action=Action.STAFF_SIGNED_OUT).actor_id == agent.pk

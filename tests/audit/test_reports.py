@@ -8,7 +8,8 @@ import statistics
 import pytest
 from django.utils import timezone
 
-from audit import actions, charts, log, reports
+from audit import charts, log, reports
+from audit.actions import Action
 from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -17,36 +18,36 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def month(agent, approver):  # type: ignore[no-untyped-def]
     for ref in ("RP-A", "RP-B", "RP-C"):
-        log.record(actions.TICKET_SUBMITTED, ticket_ref=ref, subject=f"{ref}@contoso.example")
-    log.record(actions.DIRECTORY_CHECKED, ticket_ref="RP-A", data={"privileged": True})
-    log.record(actions.IDENTITY_VERIFIED, actor=agent, ticket_ref="RP-A", data={"method": "video"})
-    log.record(actions.TICKET_APPROVED, actor=approver, ticket_ref="RP-A")
-    log.record(actions.GRAPH_ISSUE_TAP, ticket_ref="RP-A", data={"kind": "issue_tap"})
-    log.record(actions.TICKET_RESTORED, ticket_ref="RP-A")
+        log.record(Action.TICKET_SUBMITTED, ticket_ref=ref, subject=f"{ref}@contoso.example")
+    log.record(Action.DIRECTORY_CHECKED, ticket_ref="RP-A", data={"privileged": True})
+    log.record(Action.IDENTITY_VERIFIED, actor=agent, ticket_ref="RP-A", data={"method": "video"})
+    log.record(Action.TICKET_APPROVED, actor=approver, ticket_ref="RP-A")
+    log.record(Action.GRAPH_ISSUE_TAP, ticket_ref="RP-A", data={"kind": "issue_tap"})
+    log.record(Action.TICKET_RESTORED, ticket_ref="RP-A")
     # RP-B: the same person verified and approved (the exception the report must show)
     log.record(
-        actions.IDENTITY_VERIFIED, actor=agent, ticket_ref="RP-B", data={"method": "callback"}
+        Action.IDENTITY_VERIFIED, actor=agent, ticket_ref="RP-B", data={"method": "callback"}
     )
-    log.record(actions.TICKET_APPROVED, actor=agent, ticket_ref="RP-B")
-    log.record(actions.GRAPH_ISSUE_TAP, ticket_ref="RP-B", data={"kind": "issue_tap"})
-    log.record(actions.TICKET_RESTORED, ticket_ref="RP-B")
-    log.record(actions.SOD_REFUSED, actor=agent, ticket_ref="RP-C", outcome="denied")
-    log.record(actions.TICKET_REJECTED, ticket_ref="RP-C")
+    log.record(Action.TICKET_APPROVED, actor=agent, ticket_ref="RP-B")
+    log.record(Action.GRAPH_ISSUE_TAP, ticket_ref="RP-B", data={"kind": "issue_tap"})
+    log.record(Action.TICKET_RESTORED, ticket_ref="RP-B")
+    log.record(Action.SOD_REFUSED, actor=agent, ticket_ref="RP-C", outcome="denied")
+    log.record(Action.TICKET_REJECTED, ticket_ref="RP-C")
     # a failed TAP for a privileged account is not an issued one
     log.record(
-        actions.GRAPH_ISSUE_TAP, ticket_ref="RP-D", outcome="failure", data={"privileged": True}
+        Action.GRAPH_ISSUE_TAP, ticket_ref="RP-D", outcome="failure", data={"privileged": True}
     )
     for path in ("authenticator-backup", "authenticator-backup", "new-phone"):
-        log.record(actions.TRIAGE_DEFLECTED, data={"path": path})
+        log.record(Action.TRIAGE_DEFLECTED, data={"path": path})
 
 
 def _seconds_between(ref: str) -> float:
     times = dict(
         AuditEvent.objects.filter(
-            ticket_ref=ref, action__in=[actions.TICKET_SUBMITTED, actions.TICKET_RESTORED]
+            ticket_ref=ref, action__in=[Action.TICKET_SUBMITTED, Action.TICKET_RESTORED]
         ).values_list("action", "created_at")
     )
-    return (times[actions.TICKET_RESTORED] - times[actions.TICKET_SUBMITTED]).total_seconds()
+    return (times[Action.TICKET_RESTORED] - times[Action.TICKET_SUBMITTED]).total_seconds()
 
 
 def test_dashboard_figures_match_the_events(month) -> None:  # type: ignore[no-untyped-def]

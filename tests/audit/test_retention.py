@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from audit import actions, log, retention
+from audit import log, retention
+from audit.actions import Action
 from audit.models import AuditEvent
 from audit.signals import personal_data_purged
 from audit.tasks import purge_personal_data
@@ -17,9 +18,9 @@ pytestmark = pytest.mark.django_db
 DAY = dt.timedelta(days=1)
 
 
-def _case(ref: str, *, closing: str | None = actions.TICKET_RESTORED) -> None:
+def _case(ref: str, *, closing: Action | None = Action.TICKET_RESTORED) -> None:
     log.record(
-        actions.TICKET_SUBMITTED,
+        Action.TICKET_SUBMITTED,
         ticket_ref=ref,
         subject=f"{ref.lower()}@contoso.example",
         reason="Phone stolen at the station",
@@ -45,7 +46,7 @@ def test_purge_blanks_closed_cases_past_the_period_and_keeps_the_chain_valid(db)
     assert old.first().data == {"what_happened": "stolen"}  # non-personal facts stay
     assert AuditEvent.objects.get(ticket_ref="RP-OPEN").subject == "rp-open@contoso.example"
     # and the purge is itself on the record, and the whole chain verifies
-    purge = AuditEvent.objects.get(action=actions.AUDIT_RETENTION_PURGED)
+    purge = AuditEvent.objects.get(action=Action.AUDIT_RETENTION_PURGED)
     assert purge.data["ticket_refs"] == ["RP-OLD"] and purge.data["events"] == 2
     report = verify_chain()
     assert report.ok, report.broken
@@ -56,23 +57,23 @@ def test_purge_leaves_a_case_closed_within_the_period(db) -> None:  # type: igno
     _case("RP-RECENT")
     result = retention.purge_personal_data(days=30, now=timezone.now() + 29 * DAY)
     assert result.events == 0
-    assert not AuditEvent.objects.filter(action=actions.AUDIT_RETENTION_PURGED).exists()
+    assert not AuditEvent.objects.filter(action=Action.AUDIT_RETENTION_PURGED).exists()
 
 
 def test_purge_leaves_a_reopened_case(db) -> None:  # type: ignore[no-untyped-def]
-    _case("RP-AGAIN", closing=actions.TICKET_CLOSED)
-    log.record(actions.TICKET_REOPENED, ticket_ref="RP-AGAIN")
+    _case("RP-AGAIN", closing=Action.TICKET_CLOSED)
+    log.record(Action.TICKET_REOPENED, ticket_ref="RP-AGAIN")
     assert retention.purge_personal_data(days=30, now=timezone.now() + 40 * DAY).events == 0
 
 
 def test_purge_blanks_old_events_without_a_case(db) -> None:  # type: ignore[no-untyped-def]
     # given a failed staff sign-in (it names the login tried and the IP)
-    log.record(actions.STAFF_SIGN_IN_FAILED, subject="mallory", outcome="failure")
+    log.record(Action.STAFF_SIGN_IN_FAILED, subject="mallory", outcome="failure")
     # when
     result = retention.purge_personal_data(days=30, now=timezone.now() + 31 * DAY)
     # then
     assert result.events == 1
-    assert AuditEvent.objects.get(action=actions.STAFF_SIGN_IN_FAILED).subject == ""
+    assert AuditEvent.objects.get(action=Action.STAFF_SIGN_IN_FAILED).subject == ""
     assert verify_chain().ok
 
 
@@ -108,4 +109,4 @@ def test_purge_task_uses_the_configured_period(db, settings) -> None:  # type: i
     settings.AUDIT_RETENTION_DAYS = 1
     _case("RP-TASK")
     purge_personal_data.apply()
-    assert AuditEvent.objects.get(action=actions.TICKET_SUBMITTED).subject != ""
+    assert AuditEvent.objects.get(action=Action.TICKET_SUBMITTED).subject != ""

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from audit import log, search
+from audit.actions import Action
 from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ def ten_days_of_events(monkeypatch) -> list[AuditEvent]:  # type: ignore[no-unty
         for minutes in (0, 1, 60 * 12, 60 * 23 + 59, 60 * 24 - 1, 60 * 24 - 1, 60 * 24 - 1):
             at = first + dt.timedelta(days=day, minutes=minutes)
             monkeypatch.setattr(timezone, "now", lambda at=at: at)
-            action = "graph.tap_issued" if minutes % 2 else "ticket.submitted"
+            action = Action.GRAPH_ISSUE_TAP if minutes % 2 else Action.TICKET_SUBMITTED
             events.append(log.record(action, ticket_ref=f"RP-D{day:02d}"))
     return events
 

@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit import chain, log
+from audit.actions import Action
 from audit.models import AuditAnchor, AuditEvent
 from audit.verify import verify_chain
 
@@ -120,7 +121,7 @@ def test_audit_verify_rejects_a_malformed_anchor(db) -> None:  # type: ignore[no
 
 def test_verify_chain_reads_only(some_events, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
     # a few queries whatever the size: the rows come through one server-side cursor
-    log.record("ticket.closed", ticket_ref="RP-0001")
+    log.record(Action.TICKET_CLOSED, ticket_ref="RP-0001")
     with django_assert_max_num_queries(12):
         report = verify_chain()
     assert report.ok and report.checked == 6

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from audit import log
+from audit.actions import Action
 from audit.verify import verify_chain
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def committed_events() -> list:  # type: ignore[type-arg]
-    return [log.record("link.used", ticket_ref=f"RP-{n:04d}", subject=f"u{n}@x") for n in range(40)]
+    return [
+        log.record(Action.LINK_USED, ticket_ref=f"RP-{n:04d}", subject=f"u{n}@x") for n in range(40)
+    ]
 
 
 def _edit_behind_the_trigger(sql: str, params: list[object]) -> None:

@@ -10,7 +10,8 @@ import json
 import pytest
 from django.utils import timezone
 
-from audit import actions, chain, log
+from audit import chain, log
+from audit.actions import Action
 from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +47,7 @@ def test_exports_are_forbidden_to_a_security_officer(
     response = mfa_client(security).get(url)
     # then no export, and nothing recorded as exported
     assert response.status_code == 403
-    assert not AuditEvent.objects.filter(action=actions.AUDIT_EXPORTED).exists()
+    assert not AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED).exists()
 
 
 @pytest.mark.parametrize("url", PAGES + EXPORTS)
@@ -112,8 +113,8 @@ def test_search_filters_match_exactly_the_events_they_describe(
     mfa_client, auditor, completed_case, query, expected
 ) -> None:  # type: ignore[no-untyped-def]
     # given the completed case plus unrelated events
-    log.record("ticket.submitted", ticket_ref="RP-OTHER", subject="eve@contoso.example")
-    log.record("graph.issue_tap", ticket_ref="RP-OTHER", outcome="failure")
+    log.record(Action.TICKET_SUBMITTED, ticket_ref="RP-OTHER", subject="eve@contoso.example")
+    log.record(Action.GRAPH_ISSUE_TAP, ticket_ref="RP-OTHER", outcome="failure")
     # when
     response = mfa_client(auditor).get("/audit/", query)
     # then
@@ -146,7 +147,7 @@ def test_search_with_an_inverted_range_shows_the_error_and_nothing_else(
 def test_search_pages_by_id_without_gaps_or_repeats(mfa_client, auditor) -> None:  # type: ignore[no-untyped-def]
     # given 120 events
     for n in range(120):
-        log.record("link.used", ticket_ref=f"RP-{n:04d}")
+        log.record(Action.LINK_USED, ticket_ref=f"RP-{n:04d}")
     client = mfa_client(auditor)
     # when following the "older" links
     seen: list[int] = []
@@ -165,12 +166,12 @@ def test_search_query_count_does_not_grow_with_rows(
     mfa_client, auditor, django_assert_num_queries
 ) -> None:  # type: ignore[no-untyped-def]
     client = mfa_client(auditor)
-    log.record("link.used")
+    log.record(Action.LINK_USED)
     client.get("/audit/")
     with django_assert_num_queries(6) as few:
         client.get("/audit/")
     for _ in range(60):
-        log.record("link.used", ticket_ref="RP-X")
+        log.record(Action.LINK_USED, ticket_ref="RP-X")
     with django_assert_num_queries(len(few.captured_queries)):
         client.get("/audit/", {"ticket": "RP-X"})
 
@@ -183,7 +184,7 @@ def test_timeline_query_count_does_not_grow_with_events(
     with django_assert_num_queries(6) as few:
         client.get(f"/audit/tickets/{completed_case}/")
     for _ in range(30):
-        log.record("link.used", ticket_ref=completed_case)
+        log.record(Action.LINK_USED, ticket_ref=completed_case)
     with django_assert_num_queries(len(few.captured_queries)):
         client.get(f"/audit/tickets/{completed_case}/")
 
@@ -230,7 +231,7 @@ def test_csv_export_streams_exactly_the_filtered_events_and_is_itself_audited(
     mfa_client, auditor, completed_case
 ) -> None:  # type: ignore[no-untyped-def]
     # given an unrelated case
-    log.record("ticket.submitted", ticket_ref="RP-OTHER", subject="eve@contoso.example")
+    log.record(Action.TICKET_SUBMITTED, ticket_ref="RP-OTHER", subject="eve@contoso.example")
     # when
     response = mfa_client(auditor).get("/audit/export.csv", {"ticket": completed_case})
     # then a streamed attachment
@@ -250,7 +251,7 @@ def test_csv_export_streams_exactly_the_filtered_events_and_is_itself_audited(
         )  # fmt: skip
         assert chain.link(row["prev_hash"], body) == row["hash"]
     # and the export is on the record, with its filters
-    export = AuditEvent.objects.get(action=actions.AUDIT_EXPORTED)
+    export = AuditEvent.objects.get(action=Action.AUDIT_EXPORTED)
     assert export.actor_label == "auditor"
     assert export.data == {"format": "csv", "filters": {"ticket": completed_case}}
 
@@ -262,14 +263,14 @@ def test_json_export_matches_the_csv_filters(mfa_client, auditor, completed_case
     expected = AuditEvent.objects.filter(actor_label="agent").order_by("id")
     assert [r["id"] for r in rows] == [e.pk for e in expected]
     assert {r["actor"] for r in rows} == {"agent"}
-    assert AuditEvent.objects.get(action=actions.AUDIT_EXPORTED).data["format"] == "json"
+    assert AuditEvent.objects.get(action=Action.AUDIT_EXPORTED).data["format"] == "json"
 
 
 def test_export_of_an_account_keeps_the_account_out_of_the_permanent_record(
     mfa_client, auditor, completed_case
 ) -> None:  # type: ignore[no-untyped-def]
     mfa_client(auditor).get("/audit/export.csv", {"account": "mario.rossi@contoso.example"})
-    export = AuditEvent.objects.get(action=actions.AUDIT_EXPORTED)
+    export = AuditEvent.objects.get(action=Action.AUDIT_EXPORTED)
     assert "mario" not in json.dumps(export.data)
     assert export.personal == {"account": "mario.rossi@contoso.example"}
 
@@ -277,10 +278,10 @@ def test_export_of_an_account_keeps_the_account_out_of_the_permanent_record(
 def test_export_with_invalid_filters_is_refused_and_not_recorded(mfa_client, auditor) -> None:  # type: ignore[no-untyped-def]
     response = mfa_client(auditor).get("/audit/export.csv", {"date_from": "not-a-date"})
     assert response.status_code == 400
-    assert not AuditEvent.objects.filter(action=actions.AUDIT_EXPORTED).exists()
+    assert not AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED).exists()
 
 
 def test_csv_export_defuses_spreadsheet_formulas(mfa_client, auditor) -> None:  # type: ignore[no-untyped-def]
-    log.record("ticket.submitted", ticket_ref="RP-F", reason='=HYPERLINK("http://evil")')
+    log.record(Action.TICKET_SUBMITTED, ticket_ref="RP-F", reason='=HYPERLINK("http://evil")')
     rows = list(csv.DictReader(io.StringIO(_body(mfa_client(auditor).get("/audit/export.csv")))))
     assert rows[0]["reason"] == '\'=HYPERLINK("http://evil")'

@@ -14,7 +14,8 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from audit.models import AuditEvent
 from tests.factories import STAFF_PASSWORD
 from tests.tickets.casework import last_link_token, make_manager, make_ticket, staff, verify
@@ -101,7 +102,7 @@ def _token_parts(token: str) -> list[str]:
 
 
 def _rejections(purpose: str) -> list[AuditEvent]:
-    events = AuditEvent.objects.filter(action=actions.LINK_REJECTED, data__purpose=purpose)
+    events = AuditEvent.objects.filter(action=Action.LINK_REJECTED, data__purpose=purpose)
     return list(events.order_by("id"))
 
 
@@ -290,7 +291,7 @@ def test_not_me_link_rejections_past_the_limit_make_one_audit_event_per_window(
     assert answers == [400] * 3 + [429] * 7
     # and the trail holds three rejections and one throttle event, not ten
     assert len(_rejections("not_me")) == 3
-    throttled = AuditEvent.objects.filter(action=actions.LINK_THROTTLED)
+    throttled = AuditEvent.objects.filter(action=Action.LINK_THROTTLED)
     assert [(e.data, e.outcome) for e in throttled] == [
         ({"purpose": "not_me", "rate": "3/h"}, "denied")
     ]
@@ -303,7 +304,7 @@ def test_not_me_link_rejections_past_the_limit_make_one_audit_event_per_window(
         _open_not_me(client, _forged(token))
     # then it adds at most as much again
     assert len(_rejections("not_me")) == 6
-    assert AuditEvent.objects.filter(action=actions.LINK_THROTTLED).count() == 2
+    assert AuditEvent.objects.filter(action=Action.LINK_THROTTLED).count() == 2
 
 
 def test_not_me_link_fails_closed_when_redis_is_down(client, dead_redis) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from graphops.models import GraphOperation, Kind, OpStatus
 from tickets.intake import notices
 from tickets.models import (
@@ -100,7 +101,7 @@ def record_directory_lookup(ticket: Ticket, *, operation: GraphOperation) -> Tic
     if not moved:
         return ticket
     log.record(
-        actions.DIRECTORY_CHECKED,
+        Action.DIRECTORY_CHECKED,
         ticket_ref=ticket.reference,
         subject=ticket.upn,
         data={

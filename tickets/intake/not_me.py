@@ -11,7 +11,8 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from tickets import notifications, workflow
 from tickets.models import (
     NotMeLink,
@@ -122,7 +123,7 @@ def report_not_me(token: str, *, request: HttpRequest | None = None) -> Ticket:
     reason = f"Reported as not requested by the {who} (e-mailed link)."
     ticket = workflow.report_not_me(link.ticket, reason=reason, request=request)
     log.record(
-        actions.LINK_USED,
+        Action.LINK_USED,
         request=request,
         ticket_ref=ticket.reference,
         subject=ticket.upn,

@@ -21,7 +21,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from audit.models import Outcome
 from tickets import notifications
 from tickets.intake.not_me import mint_not_me_token
@@ -155,7 +156,7 @@ def _record_sent(notice: RecoveryNotice) -> None:
         state=NoticeState.SENT, sent_at=timezone.now(), last_error=""
     )
     log.record(
-        actions.NOTICE_SENT,
+        Action.NOTICE_SENT,
         ticket_ref=notice.ticket.reference,
         subject=notice.ticket.upn,
         data={"recipient": notice.recipient, "attempt": notice.attempts},
@@ -187,7 +188,7 @@ def _record_failure(notice: RecoveryNotice, *, error: str) -> None:
         "; given up" if give_up else "",
     )
     log.record(
-        actions.NOTICE_ABANDONED if give_up else actions.NOTICE_FAILED,
+        Action.NOTICE_ABANDONED if give_up else Action.NOTICE_FAILED,
         ticket_ref=notice.ticket.reference,
         subject=notice.ticket.upn,
         outcome=Outcome.FAILURE,

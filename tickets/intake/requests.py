@@ -10,7 +10,8 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone, translation
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from graphops import operations
 from graphops.models import Kind
 from tickets import notifications
@@ -87,7 +88,7 @@ def submit_request(data: IntakeRequest, *, request: HttpRequest | None = None) -
     if earlier is not None:
         _link_duplicate(ticket, earlier)
     log.record(
-        actions.TICKET_SUBMITTED,
+        Action.TICKET_SUBMITTED,
         request=request,
         ticket_ref=ticket.reference,
         subject=upn,

@@ -10,7 +10,8 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from tickets.models import (
     Status,
     Ticket,
@@ -89,7 +90,7 @@ def grant_status_access(request: HttpRequest, ticket: Ticket) -> None:
     The session key is cycled (no fixation) and only the ticket id is kept, never the code.
     """
     log.record(
-        actions.LINK_USED,
+        Action.LINK_USED,
         request=request,
         ticket_ref=ticket.reference,
         subject=ticket.upn,

@@ -12,7 +12,8 @@ from django.db import transaction
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from audit.models import Outcome
 from tickets.intake.codes import normalize_reference
 
@@ -148,7 +149,7 @@ def link_rejected(request: HttpRequest, *, link: str, error: Exception) -> None:
     with transaction.atomic():
         if usage is None or count <= limit:
             log.record(
-                actions.LINK_REJECTED,
+                Action.LINK_REJECTED,
                 request=request,
                 ticket_ref=ticket_ref,
                 outcome=Outcome.DENIED,
@@ -158,7 +159,7 @@ def link_rejected(request: HttpRequest, *, link: str, error: Exception) -> None:
         if usage is not None and count == limit:
             logger.warning("%s link throttled for client %s", link, client_ip)
             log.record(
-                actions.LINK_THROTTLED,
+                Action.LINK_THROTTLED,
                 request=request,
                 outcome=Outcome.DENIED,
                 data={"purpose": link, "rate": _rate(_LINK_RATES[link])},

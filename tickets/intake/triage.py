@@ -9,7 +9,8 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from tickets.intake.throttle import Throttle, hit
 from tickets.models import (
     TriageDeflection,
@@ -54,7 +55,7 @@ def triage_answer(
             return target
     count_deflection(target)
     if target != TriagePath.REQUEST_FORM:
-        log.record(actions.TRIAGE_DEFLECTED, data={"path": target.value})
+        log.record(Action.TRIAGE_DEFLECTED, data={"path": target.value})
     return target
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from audit import actions, log
+from audit.actions import Action
 from audit.models import AuditEvent
 from graphops.models import GraphOperation, OpStatus
 from tickets import execution, workflow
@@ -114,7 +115,7 @@ def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
 @with_ticket(write=False)
 def ticket_detail(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     log.record(
-        "directory.viewed",
+        Action.DIRECTORY_VIEWED,
         request=request,
         ticket_ref=ticket.reference,
         subject=ticket.upn,

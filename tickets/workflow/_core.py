@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import log
+from audit.actions import Action
 from tickets import policy as policy_module
 from tickets.models import (
     Status,
@@ -60,7 +61,7 @@ def _audits_refusals(function: Callable[P, R]) -> Callable[P, R]:
         except DutyConflict as exc:
             with transaction.atomic():
                 log.record(
-                    "ticket.sod_refused",
+                    Action.SOD_REFUSED,
                     actor=kwargs.get("by"),  # type: ignore[arg-type]
                     request=kwargs.get("request"),  # type: ignore[arg-type]
                     ticket_ref=exc.ticket.reference,

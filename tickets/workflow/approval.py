@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import log
+from audit.actions import Action
 from tickets import policy as policy_module
 from tickets.models import (
     Approval,
@@ -115,7 +116,7 @@ def approve(
     except IntegrityError:
         raise TransitionRefused(_("This approval was already given.")) from None
     log.record(
-        "ticket.approved",
+        Action.TICKET_APPROVED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,
@@ -155,7 +156,7 @@ def _release_if_ready(ticket: Ticket, *, by: Any, request: Any) -> None:
         approved_at=now, execute_after=not_before
     )
     log.record(
-        "ticket.released",
+        Action.TICKET_RELEASED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,

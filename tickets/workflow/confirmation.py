@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from audit import log
+from audit.actions import Action
 from tickets import policy as policy_module
 from tickets.models import (
     ManagerConfirmation,
@@ -79,7 +80,7 @@ def _send_manager_link(ticket: Ticket, verification: Verification) -> None:
         "routed_to_security": confirmation.routed_to_security,
     }
     log.record(
-        "ticket.manager_link_sent",
+        Action.MANAGER_LINK_SENT,
         ticket_ref=ticket.reference,
         subject=ticket.upn,
         data={"routed_to_security": confirmation.routed_to_security},
@@ -210,7 +211,7 @@ def decide_as_manager(
         raise ManagerLinkRejected("replayed", ticket_ref=ticket.reference)
     confirmation.refresh_from_db()
     log.record(
-        "ticket.manager_confirmed" if confirm else "ticket.manager_declined",
+        Action.MANAGER_CONFIRMED if confirm else Action.MANAGER_DECLINED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,

@@ -12,7 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from audit import actions, log
+from audit import log
+from audit.actions import Action
 from graphops import operations
 from graphops.models import GraphOperation, Kind, OpStatus
 from tickets.models import (
@@ -46,7 +47,7 @@ def freeze(
     reason: str,
     by: Any = None,
     request: HttpRequest | None = None,
-    action: str = "ticket.frozen",
+    action: Action = Action.TICKET_FROZEN,
 ) -> Ticket:
     """Freeze an open ticket for security review ("this wasn't me", fraud flag).
 
@@ -97,7 +98,7 @@ def _contain(ticket: Ticket, *, by: Any, revoke_sessions: bool = True) -> None:
             ticket=ticket, operation_id=operation.pk, kind=kind, requested_at=operation.created_at
         )
     log.record(
-        "ticket.contained",
+        Action.TICKET_CONTAINED,
         actor=by,
         ticket_ref=ticket.reference,
         subject=ticket.upn,
@@ -112,7 +113,7 @@ def report_not_me(
     reason: str = "Reported as not requested.",
     request: HttpRequest | None = None,
     by: Any = None,
-    action: str = "ticket.reported_not_me",
+    action: Action = Action.REPORTED_NOT_ME,
 ) -> Ticket:
     """The account holder (or their manager) says they did not ask for this recovery.
 
@@ -160,7 +161,7 @@ def flag_fraud(
         reason=f"Fraud suspected: {reason.strip()}"[:300],
         by=by,
         request=request,
-        action="ticket.fraud_flagged",
+        action=Action.FRAUD_FLAGGED,
     )
 
 
@@ -179,7 +180,7 @@ def close(ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None
     ticket = _move(ticket, from_=allowed, to=Status.CLOSED)
     Verification.objects.filter(ticket=ticket, active=True).update(active=False)
     log.record(
-        "ticket.closed",
+        Action.TICKET_CLOSED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,
@@ -209,7 +210,7 @@ def unfreeze(
     ticket = _move(ticket, from_=[Status.FROZEN], to=to, flagged=False, flag_reason="")
     Verification.objects.filter(ticket=ticket, active=True).update(active=False)
     log.record(
-        actions.TICKET_UNFROZEN,
+        Action.TICKET_UNFROZEN,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import log
+from audit.actions import Action
 from graphops import operations
 from graphops.models import GraphOperation
 from tickets.models import (
@@ -64,7 +65,7 @@ def reveal_tap(
     except operations.SecretUnavailable as exc:
         raise TransitionRefused(str(exc)) from None
     log.record(
-        "ticket.tap_revealed",
+        Action.TICKET_TAP_REVEALED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from audit import log
+from audit.actions import Action
 from tickets.models import (
     Status,
     Ticket,
@@ -46,7 +47,7 @@ def claim(ticket: Ticket, *, by: Staff, request: HttpRequest | None = None) -> T
             ticket, from_=[Status.IN_VERIFICATION], to=Status.IN_VERIFICATION, assigned_to=by
         )
     log.record(
-        "ticket.claimed",
+        Action.TICKET_CLAIMED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,
@@ -68,7 +69,7 @@ def assign(ticket: Ticket, *, to: User, by: Staff, request: HttpRequest | None =
         raise TransitionRefused(_("Only a case not yet approved can change hands."))
     ticket = _move(ticket, from_=[ticket.status], to=ticket.status, assigned_to=to)
     log.record(
-        "ticket.assigned",
+        Action.TICKET_ASSIGNED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,

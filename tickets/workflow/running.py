@@ -14,6 +14,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit import log
+from audit.actions import Action
 from graphops import operations
 from graphops.models import GraphOperation, Kind, OpStatus
 from tickets import execution
@@ -55,7 +56,7 @@ def _start_execution(ticket: Ticket, *, by: Any = None) -> None:
             ticket=ticket, verification=verification, position=position, kind=kind, params=params
         )
     log.record(
-        "ticket.execution_started",
+        Action.EXECUTION_STARTED,
         actor=by,
         ticket_ref=ticket.reference,
         subject=ticket.upn,
@@ -179,7 +180,7 @@ def _record_step_failure(ticket: Ticket, step: RecoveryStep, op: GraphOperation)
         return ticket
     ticket = _move(ticket, from_=[Status.EXECUTING], to=Status.FAILED)
     log.record(
-        "ticket.execution_failed",
+        Action.EXECUTION_FAILED,
         ticket_ref=ticket.reference,
         subject=ticket.upn,
         reason=op.error_message[:500],
@@ -206,7 +207,7 @@ def _mark_executed(ticket: Ticket, verification: Verification) -> Ticket:
     now = timezone.now()
     Verification.objects.filter(pk=verification.pk).update(executed_at=now, last_check_at=now)
     log.record(
-        "ticket.executed",
+        Action.TICKET_EXECUTED,
         ticket_ref=ticket.reference,
         subject=ticket.upn,
         data={
@@ -253,7 +254,7 @@ def retry_failed_step(ticket: Ticket, *, by: Staff, request: HttpRequest | None 
         raise TransitionRefused(str(exc)) from None
     ticket = _move(ticket, from_=[Status.FAILED], to=Status.EXECUTING)
     log.record(
-        "ticket.retried",
+        Action.TICKET_RETRIED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,
@@ -318,7 +319,7 @@ def record_follow_up(ticket: Ticket, *, operation: GraphOperation) -> Ticket:
     if result.get("has_new_method"):
         ticket = _move(ticket, from_=[Status.EXECUTED], to=Status.RESTORED)
         log.record(
-            "ticket.restored",
+            Action.TICKET_RESTORED,
             ticket_ref=ticket.reference,
             subject=ticket.upn,
             data={"operation_id": str(operation.pk)},
@@ -343,7 +344,7 @@ def reopen(ticket: Ticket, *, reason: str, by: Any = None, request: Any = None) 
     )
     Verification.objects.filter(ticket=ticket, active=True).update(active=False)
     log.record(
-        "ticket.reopened",
+        Action.TICKET_REOPENED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import log
+from audit.actions import Action
 from tickets import execution
 from tickets import policy as policy_module
 from tickets.execution import Plan
@@ -105,7 +106,7 @@ def verify_identity(
         **{f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)},
     )
     log.record(
-        "ticket.identity_verified",
+        Action.IDENTITY_VERIFIED,
         actor=by,
         request=request,
         ticket_ref=ticket.reference,
