@@ -61,7 +61,6 @@ class Action(models.TextChoices):
     TICKET_RELEASED = "ticket.released", _("Ticket released")
     # data: {"method": "video" | "in_person" | "callback" | ...}
     IDENTITY_VERIFIED = "ticket.identity_verified", _("Identity verified")
-    IDENTITY_REJECTED = "ticket.identity_rejected", _("Identity not verified")
     # The manager confirmed (through their link) or declined. personal: {"manager": upn}
     MANAGER_LINK_SENT = "ticket.manager_link_sent", _("Confirmation link sent to the manager")
     MANAGER_CONFIRMED = "ticket.manager_confirmed", _("Manager confirmed")
@@ -84,7 +83,6 @@ class Action(models.TextChoices):
     FRAUD_FLAGGED = "ticket.fraud_flagged", _("Flagged as fraud")  # an agent flagged it
     TICKET_UNFROZEN = "ticket.unfrozen", _("Unfrozen")
     TICKET_RESTORED = "ticket.restored", _("Access restored")  # the requester has access again
-    TICKET_REJECTED = "ticket.rejected", _("Rejected")
     TICKET_CLOSED = "ticket.closed", _("Closed")
     TICKET_REOPENED = "ticket.reopened", _("Reopened")
 
@@ -127,6 +125,8 @@ class Action(models.TextChoices):
     )
 
     # --- Configuration and the audit trail itself -------------------------------------------
+    # The recovery policy a process runs with differs from the last one it recorded
+    # (tickets.policy). data: {"scope", "process", "sha256", "changed": [names], "policy"}
     CONFIG_CHANGED = "config.changed", _("Configuration changed")
     AUDIT_EXPORTED = "audit.exported", _("Audit trail exported")  # data: {"format", "filters"}
     # data: {"ticket_refs": [...], "before": iso}
@@ -140,16 +140,13 @@ def graph_action(kind: str) -> Action:
 
 
 # A case's personal data may be purged once one of these is its latest lifecycle event.
-CLOSING_ACTIONS = (Action.TICKET_RESTORED, Action.TICKET_REJECTED, Action.TICKET_CLOSED)
+# (A case that cannot go ahead — identity not verified, a refusal — is closed with its reason:
+# there is no separate "rejected" end.)
+CLOSING_ACTIONS = (Action.TICKET_RESTORED, Action.TICKET_CLOSED)
 REOPENING_ACTIONS = (Action.TICKET_REOPENED, Action.TICKET_UNFROZEN)
 
 # Terminal outcomes for the dashboard, in display order.
-OUTCOME_ACTIONS = (
-    Action.TICKET_RESTORED,
-    Action.TICKET_REJECTED,
-    Action.TICKET_CLOSED,
-    Action.TICKET_FROZEN,
-)
+OUTCOME_ACTIONS = (Action.TICKET_RESTORED, Action.TICKET_CLOSED, Action.TICKET_FROZEN)
 # How each Graph operation ended: the graph.<kind> members.
 GRAPH_OUTCOMES = tuple(
     a

@@ -86,11 +86,7 @@ def case_record(ticket_ref: str, events: list[AuditEvent]) -> CaseRecord:
             record.confirmed.append(step)
         elif event.action == Action.TICKET_APPROVED:
             record.approved.append(step)
-        elif event.action in (
-            Action.SOD_REFUSED,
-            Action.IDENTITY_REJECTED,
-            Action.MANAGER_DECLINED,
-        ):
+        elif event.action in (Action.SOD_REFUSED, Action.MANAGER_DECLINED):
             record.refused.append(Step(step.when, step.who, actions.label(event.action), event))
         elif event.action in _GRAPH_DID:
             record.graph.append(Step(step.when, step.who, _graph_how(event), event))

@@ -40,6 +40,10 @@ app.conf.beat_schedule = {
     # the account holder and the manager even if the mail server was down at intake; notices
     # not sent are tried again here, each with its own back-off (tickets.intake.notices).
     "tickets-send-due-notices": {"task": "tickets.send_due_notices", "schedule": 60.0},
+    # tickets: the worker records its recovery policy at start (worker_ready below); a worker
+    # that started while PostgreSQL was down records it here instead. A change of policy needs
+    # a restart, so hourly only bounds that case.
+    "tickets-record-policy": {"task": "tickets.record_policy", "schedule": 3600.0},
     # audit: the chain head is stored and logged every hour (the log leaves the database host
     # with the SIEM shipping), so a rewrite of the whole table cannot match what was published.
     "audit-publish-chain-head": {"task": "audit.publish_chain_head", "schedule": 3600.0},
@@ -62,8 +66,10 @@ def heartbeat() -> None:
 @worker_ready.connect
 def _on_worker_ready(**_: object) -> None:
     from recovery_portal import health
+    from tickets import policy
 
     health.record_worker_heartbeat()
+    policy.record_policy_in_force(process="worker")
 
 
 @heartbeat_sent.connect

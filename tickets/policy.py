@@ -4,19 +4,29 @@ Override any value with ``RECOVERY_POLICY = {"name": value, …}`` in settings (
 the ``RP_RECOVERY_POLICY`` environment variable, a JSON object). Unknown names and bad values
 fail loudly: ImproperlyConfigured when read, and the system check tickets.E001 at start, so a
 typo never silently weakens a rule. Callers read ``policy.current()``.
+
+Each process records the policy it runs with in the audit trail when it differs from the last
+one it recorded (``record_policy_in_force``: the worker at start and hourly, each web worker at
+start), so an auditor can see when a rule was tuned, and what it was before.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
 
+from audit import log
+from audit.actions import Action
+from audit.models import AuditEvent
 from tickets.models import MethodRemoval, TapChannel, Urgency, VerificationMethod, WhatHappened
 
 # Graph's own bounds for a TAP lifetime, whatever the tenant policy says (graph.md §1).
@@ -201,3 +211,49 @@ def check_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
 def current() -> Policy:
     """The policy in force (settings are read each time, so tests may override them)."""
     return build(getattr(settings, "RECOVERY_POLICY", None))
+
+
+# The scope of the config.changed events this module records (data["scope"]).
+POLICY_SCOPE = "recovery_policy"
+# Names the lock that makes web workers booting together record a new policy once.
+_RECORD_LOCK_KEY = 0x52505043  # "RPPC"
+
+
+def as_data(p: Policy) -> dict[str, Any]:
+    """The policy as plain JSON values, keys sorted (what a config.changed event carries)."""
+    return dict(json.loads(json.dumps(dataclasses.asdict(p), sort_keys=True)))
+
+
+@transaction.atomic
+def record_policy_in_force(*, process: str) -> AuditEvent | None:
+    """Record ``config.changed`` when the policy in force here differs from the last one
+    recorded for ``process`` ("web" or "worker"), or none was; return the event, or None.
+
+    The event carries the whole policy, its SHA-256 and the names that changed (none for the
+    first record). Idempotent: the same policy again records nothing. Processes starting
+    together are serialised by an advisory lock, so one change is one event.
+    """
+    data = as_data(current())
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RECORD_LOCK_KEY])
+    last = (
+        AuditEvent.objects.filter(action=Action.CONFIG_CHANGED)
+        .filter(data__scope=POLICY_SCOPE, data__process=process)
+        .order_by("-id")
+        .first()
+    )
+    if last is not None and last.data.get("sha256") == digest:
+        return None
+    before = last.data.get("policy", {}) if last is not None else {}
+    changed = sorted(k for k in data if before.get(k) != data[k]) if last is not None else []
+    return log.record(
+        Action.CONFIG_CHANGED,
+        data={
+            "scope": POLICY_SCOPE,
+            "process": process,
+            "sha256": digest,
+            "changed": changed,
+            "policy": data,
+        },
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from tickets import notifications, workflow
+from tickets import notifications, policy, workflow
 from tickets.intake import notices
 
 
@@ -25,3 +25,9 @@ def send_due_notices() -> None:
 def mail_alternate_contact(ticket_id: int) -> None:
     """The reference-only mail to the alternate contact, out of the intake request's path."""
     notifications.send_reference_to_alternate_contact(ticket_id)
+
+
+@shared_task(name="tickets.record_policy", ignore_result=True)
+def record_policy() -> None:
+    """Record the recovery policy the worker runs with, if it changed (tickets.policy)."""
+    policy.record_policy_in_force(process="worker")

@@ -109,6 +109,13 @@ def test_every_recorded_action_is_a_member() -> None:
     assert emitted <= set(Action.names)
 
 
+def test_every_member_is_recorded_somewhere() -> None:
+    # given / when
+    emitted, _ = _emitted()
+    # then no member is vocabulary only
+    assert sorted(set(Action.names) - emitted) == []
+
+
 def test_every_graph_operation_kind_has_its_member_and_no_more() -> None:
     # given audit, which may not import graphops, writes the graph.<kind> members out
     kinds = {f"{actions.GRAPH_PREFIX}{kind.value}" for kind in Kind}

@@ -32,7 +32,7 @@ def month(agent, approver):  # type: ignore[no-untyped-def]
     log.record(Action.GRAPH_ISSUE_TAP, ticket_ref="RP-B", data={"kind": "issue_tap"})
     log.record(Action.TICKET_RESTORED, ticket_ref="RP-B")
     log.record(Action.SOD_REFUSED, actor=agent, ticket_ref="RP-C", outcome="denied")
-    log.record(Action.TICKET_REJECTED, ticket_ref="RP-C")
+    log.record(Action.TICKET_CLOSED, ticket_ref="RP-C", reason="Identity not verified.")
     # a failed TAP for a privileged account is not an issued one
     log.record(
         Action.GRAPH_ISSUE_TAP, ticket_ref="RP-D", outcome="failure", data={"privileged": True}
@@ -56,7 +56,7 @@ def test_dashboard_figures_match_the_events(month) -> None:  # type: ignore[no-u
     board = reports.dashboard(start=today.replace(day=1), end=today)
     # then
     assert board.requests_per_day[-1] == (today, 3) and board.requests_total == 3
-    assert dict(board.outcomes) == {"Access restored": 2, "Rejected": 1, "Closed": 0, "Frozen": 0}
+    assert dict(board.outcomes) == {"Access restored": 2, "Closed": 1, "Frozen": 0}
     assert board.deflections == [("authenticator-backup", 2), ("new-phone", 1)]
     durations = [_seconds_between("RP-A"), _seconds_between("RP-B")]
     assert board.restoration.cases == 2

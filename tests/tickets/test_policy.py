@@ -7,6 +7,8 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from audit.models import AuditEvent
+from audit.verify import verify_chain
 from tickets import policy
 from tickets.models import MethodRemoval, TapChannel, VerificationMethod
 
@@ -73,3 +75,56 @@ def test_policy_system_check_reports_a_bad_configuration(settings) -> None:  # t
 def test_policy_system_check_passes_the_defaults(settings) -> None:  # type: ignore[no-untyped-def]
     settings.RECOVERY_POLICY = {}
     assert policy.check_policy() == []
+
+
+def _policy_events() -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action="config.changed").order_by("id"))
+
+
+@pytest.mark.django_db
+def test_record_policy_in_force_records_the_first_policy_once(settings) -> None:  # type: ignore[no-untyped-def]
+    # given a portal that never recorded its policy
+    settings.RECOVERY_POLICY = {}
+    # when the worker records it, then records it again unchanged
+    first = policy.record_policy_in_force(process="worker")
+    again = policy.record_policy_in_force(process="worker")
+    # then one event holds the whole policy, and its hash checks
+    assert again is None
+    [event] = _policy_events()
+    assert first is not None and event.pk == first.pk
+    assert event.data["process"] == "worker" and event.data["changed"] == []
+    assert event.data["policy"]["privileged_cooling_off_minutes"] == 60
+    assert event.data["policy"]["plans"]["lost"]["revoke_sessions"] is True
+    assert verify_chain().ok
+
+
+@pytest.mark.django_db
+def test_record_policy_in_force_names_what_changed(settings) -> None:  # type: ignore[no-untyped-def]
+    # given the policy recorded, then an administrator removing the cooling-off and a method
+    settings.RECOVERY_POLICY = {}
+    policy.record_policy_in_force(process="web")
+    settings.RECOVERY_POLICY = {
+        "privileged_cooling_off_minutes": 0,
+        "verification_methods": ["video_id", "in_person"],
+    }
+    # when the web restarts with it
+    event = policy.record_policy_in_force(process="web")
+    # then the event says which rules changed and to what
+    assert event is not None
+    assert event.data["changed"] == ["privileged_cooling_off_minutes", "verification_methods"]
+    assert event.data["policy"]["privileged_cooling_off_minutes"] == 0
+    assert event.data["policy"]["verification_methods"] == ["video_id", "in_person"]
+    assert event.data["sha256"] != _policy_events()[0].data["sha256"]
+
+
+@pytest.mark.django_db
+def test_record_policy_in_force_keeps_each_process_apart(settings) -> None:  # type: ignore[no-untyped-def]
+    # given the worker recorded its policy
+    settings.RECOVERY_POLICY = {}
+    policy.record_policy_in_force(process="worker")
+    # when the web records the same one, and the worker again
+    web = policy.record_policy_in_force(process="web")
+    worker = policy.record_policy_in_force(process="worker")
+    # then the web's first record is its own; the worker's unchanged policy records nothing
+    assert web is not None and web.data["process"] == "web" and worker is None
+    assert len(_policy_events()) == 2
