@@ -1,9 +1,11 @@
-"""The fixed cast, and the plumbing for browser tests."""
+"""The fixed cast, the polling helper, and the plumbing for browser tests."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -15,6 +17,19 @@ from tests.factories import UserFactory
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync Playwright
 
 pytest_plugins = ["tests.fixtures_graph"]
+
+
+def wait_until(
+    check: Callable[[], Any], *, timeout: float = 45, what: str = "condition", every: float = 0.1
+) -> Any:
+    """Poll ``check`` until it returns something truthy, and return that; a TimeoutError naming
+    ``what`` after ``timeout`` seconds. Tests await conditions with it rather than sleeping."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"{what} not met after {timeout} s")
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,13 @@
-"""scripts/lib.sh ``supervise`` (what `make run` starts each long-running part with): a part that
-exits or is killed comes back, one that keeps crashing is given up on, and a stop request stops
-it for good. Real processes, real signals; the last test runs scripts/run.sh itself."""
+"""`make run` (scripts/run.sh, its parts kept by supervisord with scripts/supervisord.conf): a
+part killed with SIGKILL comes back and the portal is healthy again, a terminal's Ctrl-C stops
+every part and leaves no process behind, a second run on the same data works, and a part that
+keeps crashing stops the whole run, saying which.
+
+run.sh is started as a terminal starts a foreground job: in a process group of its own, with the
+default signal dispositions and nothing blocked, whatever this test process inherited. A shell
+that ignores SIGINT (nohup, or `cmd &` in a script) passes SIG_IGN down to every child, and bash
+cannot trap a signal that was ignored when it started; one test starts run.sh from such a parent.
+"""
 
 from __future__ import annotations
 
@@ -8,222 +15,148 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from recovery_portal import health
+from tests.conftest import wait_until
 from tests.fixtures_graph import ROOT, free_port
 
-STARTED = re.compile(r"started demo \(pid (\d+)\)")
-PART_STARTED = re.compile(r"started (\w+) \(pid (\d+)\)")
+pytestmark = pytest.mark.worker
+
+SPAWNED = re.compile(r"spawned: '(\w+)' with pid (\d+)")
 
 
-class Supervisor:
-    """``supervise demo LOG COMMAND…`` run by bash as scripts/run.sh runs it (set -euo pipefail)."""
+def terminal_dispositions() -> None:
+    """In the child, before exec: every signal back to its default action and none blocked."""
+    for number in signal.valid_signals():
+        if number not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
-    def __init__(self, tmp_path: Path, command: str, backoff: str = "0.2") -> None:
-        self.log = tmp_path / "demo.log"
-        self.process = subprocess.Popen(  # noqa: S603 - our own script
-            [  # noqa: S607
-                "bash",
-                "-c",
-                f'set -euo pipefail; source "{ROOT}/scripts/lib.sh"; '
-                f'supervise demo "{self.log}" sh -c "$0"',
-                command,
-            ],
-            cwd=tmp_path,
-            env={**os.environ, "RP_SUPERVISE_BACKOFF": backoff},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+
+@dataclass
+class Folder:
+    """Where a run keeps its data (never the developer's .local/), and its free ports."""
+
+    path: Path
+    ports: dict[str, int]
+
+    @property
+    def local(self) -> Path:
+        return self.path / "local"
+
+
+@pytest.fixture(scope="module")
+def folder() -> Iterator[Folder]:
+    """One folder for the module's runs: the first one creates the data, the next ones reuse it
+    as a developer's second `make run` does."""
+    path = Path(tempfile.mkdtemp(prefix="rp-run-"))
+    path.chmod(0o755)  # PostgreSQL runs as the postgres user
+    yield Folder(path, {name: free_port() for name in ("PG", "REDIS", "WEB", "SIM", "SIM_LOGIN")})
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Run:
+    """scripts/run.sh as a developer starts it at a terminal."""
+
+    def __init__(self, folder: Folder, name: str) -> None:
+        self.folder = folder
+        self.out = folder.path / f"{name}.out"
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/root"),
+            "RP_LOCAL_DIR": str(folder.local),
+            "WEB_CONCURRENCY": "1",
+            **{f"RP_{name}_PORT": str(port) for name, port in folder.ports.items()},
+        }
+        with open(self.out, "w") as output:
+            self.process = subprocess.Popen(
+                ["bash", str(ROOT / "scripts" / "run.sh")],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, as the terminal's foreground job
+                preexec_fn=terminal_dispositions,
+            )
 
     def text(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
+        return self.out.read_text()
 
-    def child_pids(self) -> list[int]:
-        return [int(pid) for pid in STARTED.findall(self.text())]
+    def wait_ready(self) -> None:
+        wait_until(lambda: "press Ctrl-C" in self.text(), timeout=240, what="run.sh up")
 
-    def wait_for_start(self, count: int) -> int:
-        wait_until(lambda: len(self.child_pids()) >= count, what=f"start #{count}")
-        return self.child_pids()[count - 1]
+    def spawned(self, part: str) -> list[int]:
+        return [int(pid) for name, pid in SPAWNED.findall(self.text()) if name == part]
 
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=20)
+    def ctrl_c(self) -> None:
+        """What a terminal does on Ctrl-C: SIGINT to every process of the foreground group."""
+        os.killpg(self.process.pid, signal.SIGINT)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=120)
 
 
 @pytest.fixture
-def supervise(tmp_path: Path) -> Iterator[Callable[..., Supervisor]]:
-    started: list[Supervisor] = []
+def run_sh(folder: Folder) -> Iterator[Callable[[str], Run]]:
+    started: list[Run] = []
 
-    def start(command: str, **kwargs: Any) -> Supervisor:
-        started.append(Supervisor(tmp_path, command, **kwargs))
+    def start(name: str) -> Run:
+        started.append(Run(folder, name))
         return started[-1]
 
     yield start
-    for supervisor in started:
-        if supervisor.process.poll() is None:
-            supervisor.stop()
+    for run in started:
+        run.stop()
 
 
-def wait_until(check: Callable[[], Any], *, timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not met after {timeout} s")
+def portal_processes(folder: Folder) -> list[int]:
+    """Every live process started for this folder's run, wherever it was reparented: each one
+    inherits run.sh's environment, RP_LOCAL_DIR included."""
+    marker = f"RP_LOCAL_DIR={folder.local}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or a kernel thread
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
 def alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    # a zombie is dead for our purposes (its parent has not reaped it yet)
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead for our purposes
 
 
-def test_supervise_restarts_a_child_killed_with_sigkill(supervise) -> None:  # type: ignore[no-untyped-def]
-    # given a supervised long-running child
-    supervisor = supervise("exec sleep 1000")
-    first = supervisor.wait_for_start(1)
-    # when someone kill -9s it
-    os.kill(first, signal.SIGKILL)
-    # then it comes back as a new process, and the log says what happened
-    second = supervisor.wait_for_start(2)
-    assert second != first and alive(second)
-    assert "demo exited (signal KILL): restarting it in 0.2 s" in supervisor.text()
-    assert supervisor.stop() == 0
-
-
-def test_supervise_restarts_a_child_that_exits_with_an_error(supervise, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    # given a child that fails once (say, kombu after a Redis restart), then runs
-    supervisor = supervise("[ -e ran-once ] && exec sleep 1000; touch ran-once; exit 3")
-    # when / then it is started again and stays up
-    second = supervisor.wait_for_start(2)
-    assert "demo exited (exit code 3): restarting it in 0.2 s" in supervisor.text()
-    time.sleep(0.5)
-    assert alive(second) and len(supervisor.child_pids()) == 2
-    assert supervisor.stop() == 0
-
-
-def test_supervise_gives_up_after_repeated_fast_crashes(supervise) -> None:  # type: ignore[no-untyped-def]
-    # given a child that cannot start at all
-    supervisor = supervise("exit 3", backoff="0.05")
-    # when it has crashed five times within a minute
-    returncode = supervisor.process.wait(timeout=20)
-    # then the supervisor gives up, saying so, and does not start it a sixth time
-    assert returncode == 1
-    assert len(supervisor.child_pids()) == 5
-    message = "demo exited (exit code 3), 5 times within 60 s: giving up on it"
-    assert message in supervisor.text()
-    assert message in supervisor.process.stderr.read()
-    # and the back-off doubled between attempts
-    assert "restarting it in 0.05 s" in supervisor.text()
-    assert "restarting it in 0.4 s" in supervisor.text()
-
-
-def test_supervise_stops_the_child_on_sigterm_and_does_not_restart_it(supervise) -> None:  # type: ignore[no-untyped-def]
-    # given a supervised child that takes a moment to shut down
-    supervisor = supervise("trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.1; done")
-    child = supervisor.wait_for_start(1)
-    # when the supervisor is asked to stop
-    returncode = supervisor.stop()
-    # then it returned only after the child had finished, and started nothing new
-    assert returncode == 0
-    assert not alive(child)
-    time.sleep(0.5)
-    assert supervisor.child_pids() == [child]
-    assert "restarting" not in supervisor.text()
-    assert "stopped demo" in supervisor.text()
-
-
-def test_supervise_stop_during_the_back_off_starts_nothing(supervise) -> None:  # type: ignore[no-untyped-def]
-    # given a child that just crashed, with a long back-off ahead
-    supervisor = supervise("exit 3", backoff="30")
-    supervisor.wait_for_start(1)
-    wait_until(lambda: "restarting it in 30 s" in supervisor.text(), what="the crash")
-    # when the supervisor is asked to stop
-    began = time.monotonic()
-    returncode = supervisor.stop()
-    # then it stops at once, without the restart
-    assert returncode == 0 and time.monotonic() - began < 5
-    assert len(supervisor.child_pids()) == 1
-
-
-def test_supervise_keeps_the_child_out_of_the_terminal_s_ctrl_c(supervise) -> None:  # type: ignore[no-untyped-def]
-    # given a supervised child
-    supervisor = supervise("exec sleep 1000")
-    child = supervisor.wait_for_start(1)
-    # then it leads its own session: a Ctrl-C (SIGINT to the terminal's process group) reaches
-    # run.sh, which stops the supervisors, never the child first (which would be restarted)
-    assert os.getsid(child) == child != os.getsid(supervisor.process.pid)
-    # when the terminal's Ctrl-C reaches the supervisor's process group
-    os.killpg(supervisor.process.pid, signal.SIGINT)
-    # then the child is stopped, not restarted
-    assert supervisor.process.wait(timeout=20) == 0
-    assert not alive(child) and supervisor.child_pids() == [child]
-
-
-def test_supervise_clears_what_a_killed_child_left_behind(supervise, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    # given a child with a process of its own (as gunicorn's master has workers)
-    supervisor = supervise("sleep 1000 & echo $! > helper.pid; exec sleep 1001")
-    child = supervisor.wait_for_start(1)
-    pid_file = tmp_path / "helper.pid"
-    helper = int(wait_until(lambda: pid_file.exists() and pid_file.read_text().strip()))
-    # when the child is killed
-    os.kill(child, signal.SIGKILL)
-    # then its helper goes too (it would hold the port the new one binds), and it comes back
-    supervisor.wait_for_start(2)
-    wait_until(lambda: not alive(helper), what="the helper gone")
-    assert supervisor.stop() == 0
-
-
-@pytest.fixture
-def run_sh() -> Iterator[tuple[subprocess.Popen[str], Path, dict[str, int]]]:
-    """scripts/run.sh as a developer starts it, on free ports and in a temporary folder (never
-    the developer's .local/), in a process group of its own as a terminal would give it."""
-    folder = Path(tempfile.mkdtemp(prefix="rp-run-"))
-    folder.chmod(0o755)  # PostgreSQL runs as the postgres user
-    ports = {name: free_port() for name in ("PG", "REDIS", "WEB", "SIM", "SIM_LOGIN")}
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/root"),
-        "RP_LOCAL_DIR": str(folder / "local"),
-        "WEB_CONCURRENCY": "1",
-        **{f"RP_{name}_PORT": str(port) for name, port in ports.items()},
-    }
-    output = open(folder / "run.out", "w")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen(  # noqa: S603 - our own script
-        ["bash", str(ROOT / "scripts" / "run.sh")],  # noqa: S607
-        cwd=ROOT,
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        yield process, folder, ports
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=60)
-        output.close()
-        shutil.rmtree(folder, ignore_errors=True)
+def ignores(pid: int, number: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(re.search(r"^SigIgn:\s+([0-9a-f]+)$", status, re.M).group(1), 16)  # type: ignore[union-attr]
+    return bool(mask & (1 << (number - 1)))
 
 
 def health_status(port: int) -> int:
@@ -236,32 +169,77 @@ def health_status(port: int) -> int:
         return 0
 
 
-@pytest.mark.worker
-def test_run_sh_brings_a_killed_worker_back_and_stops_cleanly_on_ctrl_c(run_sh) -> None:  # type: ignore[no-untyped-def]
+def assert_stopped_cleanly(run: Run, folder: Folder) -> None:
+    text = run.text()
+    after_ctrl_c = text[text.index("received SIGINT") :]
+    assert "spawned:" not in after_ctrl_c, "a part was started again during the shutdown"
+    assert text.rstrip().endswith("stopped."), text[-2000:]
+    assert portal_processes(folder) == []
+    assert not (folder.local / "pg" / "data" / "postmaster.pid").exists()
+    assert health_status(folder.ports["WEB"]) == 0
+
+
+def test_run_sh_restarts_a_killed_worker_and_stops_everything_on_ctrl_c(run_sh, folder) -> None:  # type: ignore[no-untyped-def]
     # given the whole portal started by scripts/run.sh, healthy
-    process, folder, ports = run_sh
-    out = folder / "run.out"
-    wait_until(lambda: "press Ctrl-C" in out.read_text(), timeout=180, what="run.sh up")
-    assert health_status(ports["WEB"]) == 200, out.read_text()
-    parts = {
-        name: int(pid) for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", out.read_text())
-    }
-    assert set(parts) == {"simtenant", "web", "worker", "beat"}
+    run = run_sh("first")
+    run.wait_ready()
+    assert health_status(folder.ports["WEB"]) == 200, run.text()
+    started = {name: int(pid) for name, pid in SPAWNED.findall(run.text())}
+    assert set(started) == {"events", "postgres", "redis", "simtenant", "web", "worker", "beat"}
+    worker = run.spawned("worker")[0]
+    pool = children(worker)
+    assert pool, "the worker's pool processes"
     # when someone kill -9s the worker (and its last heartbeat is forgotten)
-    os.kill(parts["worker"], signal.SIGKILL)
-    redis.Redis(port=ports["REDIS"]).delete(health.HEARTBEAT_KEY)
-    # then a new worker is started and /health/ is green again (a live worker's heartbeat)
-    found = wait_until(lambda: re.findall(r"started worker \(pid (\d+)\)", out.read_text())[1:])
-    assert int(found[0]) != parts["worker"]
-    assert "worker exited (signal KILL): restarting it in 1 s" in out.read_text()
-    wait_until(lambda: health_status(ports["WEB"]) == 200, timeout=60, what="/health/ green")
+    os.kill(worker, signal.SIGKILL)
+    redis.Redis(port=folder.ports["REDIS"]).delete(health.HEARTBEAT_KEY)
+    # then a new worker is started, /health/ is green again (a live worker's heartbeat), and the
+    # killed worker's pool processes are gone rather than orphaned
+    wait_until(lambda: len(run.spawned("worker")) == 2, timeout=30, what="a new worker")
+    assert run.spawned("worker")[1] != worker
+    assert "exited: worker (terminated by SIGKILL; not expected)" in run.text()
+    wait_until(lambda: health_status(folder.ports["WEB"]) == 200, timeout=90, what="/health/ green")
+    wait_until(lambda: not any(alive(pid) for pid in pool), timeout=10, what="old pool gone")
+    running = portal_processes(folder)
+    assert {run.spawned("worker")[1], started["postgres"], started["web"]} <= set(running)
     # when the terminal's Ctrl-C reaches run.sh's process group
-    os.killpg(process.pid, signal.SIGINT)
-    # then everything stops, nothing is restarted, PostgreSQL and Redis are down
-    assert process.wait(timeout=60) == 130
-    text = out.read_text()
-    assert text.count("restarting") == 1 and text.rstrip().endswith("stopped.")
-    for pid in [*parts.values(), int(found[0])]:
-        assert not alive(pid)
-    assert not (folder / "local" / "pg" / "data" / "postmaster.pid").exists()
-    assert health_status(ports["WEB"]) == 0
+    run.ctrl_c()
+    # then everything stops, nothing is started again, no process is left, PostgreSQL is down
+    assert run.process.wait(timeout=120) == 130
+    assert_stopped_cleanly(run, folder)
+    assert not any(alive(pid) for pid in running)
+
+
+def test_run_sh_from_a_parent_that_ignores_sigint_still_stops_on_ctrl_c(run_sh, folder) -> None:  # type: ignore[no-untyped-def]
+    # given a test process that ignores SIGINT, as one started by nohup or `… &` does
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        # when it starts run.sh (a second run on the data the first one left, if it ran)
+        run = run_sh("second")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    # then run.sh has a terminal's dispositions, comes up healthy, and a Ctrl-C stops it all
+    assert not ignores(run.process.pid, signal.SIGINT)
+    run.wait_ready()
+    assert health_status(folder.ports["WEB"]) == 200, run.text()
+    run.ctrl_c()
+    assert run.process.wait(timeout=120) == 130
+    assert_stopped_cleanly(run, folder)
+
+
+def test_run_sh_stops_everything_when_a_part_keeps_crashing(run_sh, folder) -> None:  # type: ignore[no-untyped-def]
+    # given the simulated tenant's port taken by another program
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", folder.ports["SIM"]))
+        squatter.listen()
+        # when the portal is started
+        run = run_sh("crashing")
+        returncode = run.process.wait(timeout=180)
+    # then the simulated tenant is tried four times, given up, and the whole run stops, saying so
+    text = run.text()
+    assert returncode == 1, text[-2000:]
+    assert len(run.spawned("simtenant")) == 4
+    assert "gave up: simtenant entered FATAL state" in text
+    assert "simtenant kept crashing, so everything stopped" in text
+    assert "Address already in use" in (folder.local / "logs" / "simtenant.log").read_text()
+    assert "press Ctrl-C" not in text
+    assert portal_processes(folder) == []
