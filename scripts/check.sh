@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The static checks CI runs besides the tests (`make check`): ruff's lint rules, ruff's format,
-# and mypy (django-stubs) on tickets/, graphops/ and audit/. Each runs even if one before failed.
+# and mypy (django-stubs) on the packages pyproject.toml lists. Each runs even if one before failed.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
