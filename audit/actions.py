@@ -91,6 +91,13 @@ class Action(models.TextChoices):
     GRAPH_REQUESTED = "graph.requested", _("Graph operation requested")
     GRAPH_TAP_REVEALED = "graph.tap_revealed", _("Temporary Access Pass shown to its owner")
     GRAPH_RETRY = "graph.retry", _("Graph operation retried")
+    # A finished operation's outcome was not taken up by the case (a receiver raised; announced
+    # again later, graphops.announcements). data: {"operation_id", "kind", "status",
+    # "failures", "error": exception class}
+    GRAPH_ANNOUNCE_FAILED = (
+        "graph.announce_failed",
+        _("Graph outcome not taken up by the case (will retry)"),
+    )
     # An operation finished: one member per graphops Kind, "graph.<kind>" (audit cannot import
     # graphops; tests/audit/test_actions.py holds the two lists together), with outcome
     # success/failure; data: {"operation_id", "kind", "status", "graph_request_ids",
@@ -152,7 +159,13 @@ GRAPH_OUTCOMES = tuple(
     a
     for a in Action
     if a.value.startswith(GRAPH_PREFIX)
-    and a not in (Action.GRAPH_REQUESTED, Action.GRAPH_RETRY, Action.GRAPH_TAP_REVEALED)
+    and a
+    not in (
+        Action.GRAPH_REQUESTED,
+        Action.GRAPH_RETRY,
+        Action.GRAPH_TAP_REVEALED,
+        Action.GRAPH_ANNOUNCE_FAILED,
+    )
 )
 
 

@@ -1,7 +1,9 @@
 """Carries out one claimed operation against Graph: one executor per kind.
 
 Each runs its Graph calls in one event loop (``client.run``) and returns ``ledger.Success``,
-or raises ``errors.Transient`` / ``errors.Permanent`` / ``errors.Uncertain``.
+or raises ``errors.Transient`` / ``errors.Permanent`` / ``errors.Uncertain``. An executor
+registers itself for its kind with ``@executes(Kind.X)``: a new kind is its ``Kind`` member and
+its executor here, nothing else (its Celery task is generated from the kind, ``graphops.tasks``).
 """
 
 from __future__ import annotations
@@ -32,8 +34,28 @@ CLOCK_SKEW = dt.timedelta(minutes=2)
 NOT_DELETABLE = ("password", "temporaryAccessPass")
 
 
+Executor = Callable[[GraphOperation], ledger.Success]
+EXECUTORS: dict[Kind, Executor] = {}
+
+
+class DuplicateExecutor(Exception):
+    """A second executor was registered for a kind that has one."""
+
+
+def executes(kind: Kind) -> Callable[[Executor], Executor]:
+    """Register the decorated function as the one executor of ``kind``."""
+
+    def register(executor: Executor) -> Executor:
+        if kind in EXECUTORS:
+            raise DuplicateExecutor(f"{kind} is carried out by {EXECUTORS[kind].__name__}")
+        EXECUTORS[kind] = executor
+        return executor
+
+    return register
+
+
 def execute(operation: GraphOperation) -> ledger.Success:
-    return EXECUTORS[operation.kind](operation)
+    return EXECUTORS[Kind(operation.kind)](operation)
 
 
 def _run(operation: GraphOperation, work: Callable[[Session], Any]) -> tuple[Any, list[str]]:
@@ -47,6 +69,7 @@ def _key(operation: GraphOperation) -> str:
 # --- Reads ---------------------------------------------------------------------------------
 
 
+@executes(Kind.DIRECTORY_LOOKUP)
 def directory_lookup(operation: GraphOperation) -> ledger.Success:
     async def work(s: Session) -> dict[str, Any]:
         user = await calls.get_user(s, _key(operation))
@@ -63,6 +86,7 @@ def directory_lookup(operation: GraphOperation) -> ledger.Success:
     return ledger.Success(result=result, request_ids=ids, target_user_id=result["user"]["id"])
 
 
+@executes(Kind.LOOKUP_USER)
 def lookup_user(operation: GraphOperation) -> ledger.Success:
     async def work(s: Session) -> dict[str, Any]:
         return {"user": await calls.get_user(s, _key(operation))}
@@ -71,6 +95,7 @@ def lookup_user(operation: GraphOperation) -> ledger.Success:
     return ledger.Success(result=result, request_ids=ids, target_user_id=result["user"]["id"])
 
 
+@executes(Kind.GET_MANAGER)
 def get_manager(operation: GraphOperation) -> ledger.Success:
     async def work(s: Session) -> dict[str, Any]:
         return {"manager": await calls.get_manager(s, _key(operation))}
@@ -79,6 +104,7 @@ def get_manager(operation: GraphOperation) -> ledger.Success:
     return ledger.Success(result=result, request_ids=ids)
 
 
+@executes(Kind.CHECK_PRIVILEGED)
 def check_privileged(operation: GraphOperation) -> ledger.Success:
     async def work(s: Session) -> dict[str, Any]:
         user = await calls.get_user(s, _key(operation))
@@ -89,6 +115,7 @@ def check_privileged(operation: GraphOperation) -> ledger.Success:
     return ledger.Success(result=result, request_ids=ids, target_user_id=result["user_id"])
 
 
+@executes(Kind.LIST_METHODS)
 def list_methods(operation: GraphOperation) -> ledger.Success:
     async def work(s: Session) -> dict[str, Any]:
         return {"methods": await calls.list_methods(s, _key(operation))}
@@ -97,6 +124,7 @@ def list_methods(operation: GraphOperation) -> ledger.Success:
     return ledger.Success(result=result, request_ids=ids)
 
 
+@executes(Kind.READ_TAP_POLICY)
 def read_tap_policy(operation: GraphOperation) -> ledger.Success:
     async def work(s: Session) -> dict[str, Any]:
         return {"policy": await calls.tap_policy(s)}
@@ -105,6 +133,7 @@ def read_tap_policy(operation: GraphOperation) -> ledger.Success:
     return ledger.Success(result=result, request_ids=ids)
 
 
+@executes(Kind.CHECK_NEW_METHODS)
 def check_new_methods(operation: GraphOperation) -> ledger.Success:
     since = dt.datetime.fromisoformat(operation.params["since"])
     known = set(operation.params.get("known_method_ids") or [])
@@ -158,6 +187,7 @@ def _new_methods_verdict(
 # --- Writes --------------------------------------------------------------------------------
 
 
+@executes(Kind.ISSUE_TAP)
 def issue_tap(operation: GraphOperation) -> ledger.Success:
     """Read the policy, fit the request into it, POST once. A failure after the POST may
     have been sent is checked against Graph before anything else happens."""
@@ -287,12 +317,14 @@ def uncertain_tap(tap: TapFacts) -> errors.Uncertain:
     )
 
 
+@executes(Kind.DELETE_METHODS)
 def delete_methods(operation: GraphOperation) -> ledger.Success:
     ids = set(operation.params.get("method_ids") or [])
     types = set(operation.params.get("method_types") or [])
     return _delete_matching(operation, lambda m: m["id"] in ids or m["type"] in types)
 
 
+@executes(Kind.REQUIRE_REREGISTRATION)
 def require_reregistration(operation: GraphOperation) -> ledger.Success:
     """Graph has no "require re-register MFA": remove what the admin center button removes."""
     return _delete_matching(operation, lambda m: m["type"] in REREGISTRATION_TYPES)
@@ -356,6 +388,7 @@ async def _delete_in_order(s: Session, user_id: str, methods: list[MethodFacts])
     return {"deleted": deleted, "already_gone": gone, "refused": refused}
 
 
+@executes(Kind.REVOKE_SESSIONS)
 def revoke_sessions(operation: GraphOperation) -> ledger.Success:
     async def work(s: Session) -> dict[str, Any]:
         return {"revoked": await calls.revoke_sessions(s, _key(operation))}
@@ -364,6 +397,7 @@ def revoke_sessions(operation: GraphOperation) -> ledger.Success:
     return ledger.Success(result=result, request_ids=ids)
 
 
+@executes(Kind.ADD_CA_EXCLUSION)
 def add_ca_exclusion(operation: GraphOperation) -> ledger.Success:
     expires = dt.datetime.fromisoformat(operation.params["expires_at"])
     if timezone.now() >= expires:
@@ -387,6 +421,7 @@ def add_ca_exclusion(operation: GraphOperation) -> ledger.Success:
     return ledger.Success(result=result, request_ids=ids, target_user_id=result["user_id"])
 
 
+@executes(Kind.REMOVE_CA_EXCLUSION)
 def remove_ca_exclusion(operation: GraphOperation) -> ledger.Success:
     group_id = operation.params["group_id"]
 
@@ -403,20 +438,3 @@ def remove_ca_exclusion(operation: GraphOperation) -> ledger.Success:
 
     result, ids = _run(operation, work)
     return ledger.Success(result=result, request_ids=ids, target_user_id=result["user_id"])
-
-
-EXECUTORS: dict[str, Callable[[GraphOperation], ledger.Success]] = {
-    Kind.DIRECTORY_LOOKUP: directory_lookup,
-    Kind.LOOKUP_USER: lookup_user,
-    Kind.GET_MANAGER: get_manager,
-    Kind.CHECK_PRIVILEGED: check_privileged,
-    Kind.LIST_METHODS: list_methods,
-    Kind.ISSUE_TAP: issue_tap,
-    Kind.DELETE_METHODS: delete_methods,
-    Kind.REQUIRE_REREGISTRATION: require_reregistration,
-    Kind.REVOKE_SESSIONS: revoke_sessions,
-    Kind.ADD_CA_EXCLUSION: add_ca_exclusion,
-    Kind.REMOVE_CA_EXCLUSION: remove_ca_exclusion,
-    Kind.READ_TAP_POLICY: read_tap_policy,
-    Kind.CHECK_NEW_METHODS: check_new_methods,
-}

@@ -1,14 +1,16 @@
 """Worker-side transitions of a GraphOperation. The only writer of ``GraphOperation.status``
-besides ``operations.retry``.
+besides ``operations.retry`` and ``repairs``.
 
-Every transition is a compare-and-swap on the status, writes its audit event in the same
-transaction, and sends ``operation_finished`` (for finished states) after commit.
+Every transition is a compare-and-swap on the status and writes its audit event in the same
+transaction. A finishing one (SUCCEEDED, FAILED, NEEDS_REVIEW) commits the row as owed an
+announcement and has it announced after commit (``announcements``; the beat sweep covers a
+process that dies first). The ledger never enqueues: a transition back to PENDING returns the
+row, and its caller (``runner``, ``repairs``) sends it with ``dispatch.enqueue_after_commit``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +21,8 @@ from django.utils import timezone
 
 from audit import actions, log
 from audit.models import Outcome
-from graphops import sealing
+from graphops import announcements, sealing
 from graphops.models import GraphOperation, Kind, OpStatus
-from graphops.signals import operation_finished
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,23 +89,21 @@ def _audit(operation: GraphOperation, *, outcome: str, reason: str = "") -> None
     )
 
 
-def _announce(operation: GraphOperation) -> None:
-    pk = operation.pk
-
-    def send() -> None:
-        fresh = GraphOperation.objects.get(pk=pk)
-        for receiver, response in operation_finished.send_robust(
-            sender=GraphOperation, operation=fresh
-        ):
-            if isinstance(response, Exception):
-                logger.error(
-                    "operation_finished receiver %r failed for %s",
-                    receiver,
-                    pk,
-                    exc_info=response,
-                )
-
-    transaction.on_commit(send, robust=True)
+def _finish(
+    operation: GraphOperation, *, to: str, from_: str = OpStatus.RUNNING, **fields: Any
+) -> None:
+    """Into a finished state, owed an announcement (again, if the row finished before)."""
+    _move(
+        operation,
+        to=to,
+        from_=from_,
+        finished_at=timezone.now(),
+        announced_at=None,
+        announce_failures=0,
+        announce_retry_at=None,
+        **fields,
+    )
+    announcements.after_commit(operation)
 
 
 @transaction.atomic
@@ -115,7 +112,6 @@ def succeed(operation: GraphOperation, *, success: Success) -> GraphOperation:
     fields: dict[str, Any] = {
         "result": success.result,
         "graph_request_ids": operation.graph_request_ids + success.request_ids,
-        "finished_at": timezone.now(),
         "error_code": "",
         "error_message": "",
         "retryable": False,
@@ -125,9 +121,8 @@ def succeed(operation: GraphOperation, *, success: Success) -> GraphOperation:
     if success.secret is not None:
         fields["secret_ciphertext"] = sealing.seal(success.secret)
         fields["secret_expires_at"] = success.secret_expires_at
-    _move(operation, to=OpStatus.SUCCEEDED, **fields)
+    _finish(operation, to=OpStatus.SUCCEEDED, **fields)
     _audit(operation, outcome=Outcome.SUCCESS)
-    _announce(operation)
     return operation
 
 
@@ -143,18 +138,16 @@ def fail(
 ) -> GraphOperation:
     """RUNNING → FAILED with a reason a person can act on (and what was done before it)."""
     extra: dict[str, Any] = {"result": result} if result is not None else {}
-    _move(
+    _finish(
         operation,
         **extra,
         to=OpStatus.FAILED,
         error_code=code[:64],
         error_message=message,
         retryable=retryable,
-        finished_at=timezone.now(),
         graph_request_ids=operation.graph_request_ids + (request_ids or []),
     )
     _audit(operation, outcome=Outcome.FAILURE, reason=message)
-    _announce(operation)
     return operation
 
 
@@ -169,18 +162,16 @@ def needs_review(
 ) -> GraphOperation:
     """→ NEEDS_REVIEW: what happened at Graph is uncertain or needs a person's decision."""
     fields: dict[str, Any] = {"result": result} if result is not None else {}
-    _move(
+    _finish(
         operation,
         from_=from_,
         to=OpStatus.NEEDS_REVIEW,
         error_code=code[:64],
         error_message=message,
         retryable=False,
-        finished_at=timezone.now(),
         **fields,
     )
     _audit(operation, outcome=Outcome.FAILURE, reason=message)
-    _announce(operation)
     return operation
 
 
@@ -194,7 +185,8 @@ def postpone(
     request_ids: list[str] | None = None,
 ) -> GraphOperation:
     """RUNNING → PENDING after a transient failure, due again in ``delay_seconds`` (Graph's
-    Retry-After). Past GRAPH_MAX_ATTEMPTS the row fails instead (retryable by a person)."""
+    Retry-After). Past GRAPH_MAX_ATTEMPTS the row fails instead (retryable by a person).
+    The caller sends a PENDING row again (``dispatch.enqueue_after_commit``)."""
     if operation.attempts >= settings.GRAPH_MAX_ATTEMPTS:
         return fail(
             operation,
@@ -213,19 +205,14 @@ def postpone(
         retryable=True,
         graph_request_ids=operation.graph_request_ids + (request_ids or []),
     )
-    from graphops import dispatch
-
-    dispatch.enqueue_after_commit(operation, countdown=delay)
     return operation
 
 
 @transaction.atomic
 def release(operation: GraphOperation, *, reason: str) -> GraphOperation:
-    """A stale RUNNING row whose call is safe to repeat goes back to PENDING, due now."""
+    """A stale RUNNING row whose call is safe to repeat goes back to PENDING, due now. The
+    caller sends it again (``dispatch.enqueue_after_commit``)."""
     _move(operation, to=OpStatus.PENDING, not_before=None, error_message=reason, retryable=True)
-    from graphops import dispatch
-
-    dispatch.enqueue_after_commit(operation)
     return operation
 
 

@@ -1,7 +1,10 @@
 """The operation ledger: one row per call (or small batch of calls) made to Microsoft Graph.
 
 The row is the truth. A Celery message only carries its id; the worker that claims the row
-(PENDING → RUNNING, a conditional update) is the only one that talks to Graph for it.
+(PENDING → RUNNING, a conditional update) is the only one that talks to Graph for it. A
+finished row stays "not announced" (``announced_at`` null) until the apps that follow it
+(tickets) have taken its outcome up, in one transaction with their own changes
+(``graphops.announcements``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ class GraphOperation(models.Model):
     secret_ciphertext = models.TextField(blank=True)
     secret_expires_at = models.DateTimeField(null=True, blank=True)
     secret_revealed_at = models.DateTimeField(null=True, blank=True)
+    # When the receivers of operation_finished took this outcome up (null until then, and again
+    # each time the row finishes anew); failed announcements wait announce_retry_at.
+    announced_at = models.DateTimeField(null=True, blank=True)
+    announce_failures = models.PositiveIntegerField(default=0)
+    announce_retry_at = models.DateTimeField(null=True, blank=True)
     correlation = models.CharField(max_length=64, blank=True, db_index=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -81,7 +89,16 @@ class GraphOperation(models.Model):
         permissions = [
             ("retry_graphoperation", "Can retry a failed or stuck Graph operation"),
         ]
-        indexes = [models.Index(fields=["status", "not_before"], name="graphop_status_due")]
+        indexes = [
+            models.Index(fields=["status", "not_before"], name="graphop_status_due"),
+            # The announcement sweep reads the few finished rows not taken up, oldest first.
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(announced_at__isnull=True)
+                & Q(status__in=["succeeded", "failed", "needs_review"]),
+                name="graphop_unannounced",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(secret_ciphertext="") | Q(kind="issue_tap"),

@@ -1,6 +1,9 @@
 """The public API of graphops: ask for a Graph operation, reveal a TAP once, retry.
 
-Callers (tickets) import this module and ``graphops.signals``; nothing else of graphops.
+Callers outside graphops (tickets, the benchmarks) import this module for every change,
+``graphops.models`` to read rows (``GraphOperation``, ``Kind``, ``OpStatus``; only graphops writes
+them) and ``graphops.signals`` to follow outcomes (``operation_finished``); nothing else of
+graphops (tests/test_import_graph.py holds tickets to it).
 
 Parameters per kind (``params``) and what lands in ``result`` (never a secret):
 
@@ -139,15 +142,8 @@ def _create(kind: Kind, **fields: Any) -> GraphOperation:
         subject=fields["target_upn"],
         data={"operation_id": str(operation.pk), "kind": kind.value, "params": fields["params"]},
     )
-    countdown = _seconds_until(operation.not_before)
-    dispatch.enqueue_after_commit(operation, countdown=countdown)
+    dispatch.enqueue_after_commit(operation)
     return operation
-
-
-def _seconds_until(moment: dt.datetime | None) -> float | None:
-    if moment is None:
-        return None
-    return max(0.0, (moment - timezone.now()).total_seconds())
 
 
 @transaction.atomic

@@ -1,11 +1,15 @@
-"""Runs one claimed operation: claim, call Graph through the executor of its kind, record."""
+"""Runs one operation: claim, call Graph through the executor of its kind, record the outcome in
+the ledger, and send the row again when the ledger put it back to PENDING (a transient failure).
+"""
 
 from __future__ import annotations
 
 import logging
 
-from graphops import errors, executors, ledger
-from graphops.models import GraphOperation
+from django.db import transaction
+
+from graphops import dispatch, errors, executors, ledger
+from graphops.models import GraphOperation, OpStatus
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +32,7 @@ def _carry_out(operation: GraphOperation) -> None:
     try:
         success = executors.execute(operation)
     except errors.Transient as exc:
-        ledger.postpone(
-            operation,
-            delay_seconds=exc.retry_after,
-            code=exc.code,
-            message=exc.message,
-            request_ids=exc.request_ids,
-        )
+        _postpone(operation, exc)
     except errors.Uncertain as exc:
         ledger.needs_review(operation, code=exc.code, message=exc.message, result=exc.result)
     except errors.Permanent as exc:
@@ -51,6 +49,19 @@ def _carry_out(operation: GraphOperation) -> None:
         _record_crash(operation, exc)
     else:
         ledger.succeed(operation, success=success)
+
+
+@transaction.atomic
+def _postpone(operation: GraphOperation, exc: errors.Transient) -> None:
+    operation = ledger.postpone(
+        operation,
+        delay_seconds=exc.retry_after,
+        code=exc.code,
+        message=exc.message,
+        request_ids=exc.request_ids,
+    )
+    if operation.status == OpStatus.PENDING:  # not given up after too many attempts
+        dispatch.enqueue_after_commit(operation)
 
 
 def _record_crash(operation: GraphOperation, exc: Exception) -> None:

@@ -1,98 +1,33 @@
-"""Celery tasks: one thin task per operation kind, named after it, carrying only the row's id.
+"""Celery tasks: one per operation kind, generated from ``Kind`` and named ``graphops.<kind>``
+(the names messages already in the broker carry), plus the beat tasks.
 
-Each one hands the id to ``runner.run``, which claims the row (PENDING → RUNNING) and only then
-calls Graph: a duplicate delivery, or a delivery before ``not_before``, is a no-op, which makes
-``acks_late`` safe. No task returns anything (no result backend holds a value).
+An operation task carries only the row's id and hands it to ``runner.run``, which claims the row
+(PENDING → RUNNING) and only then calls Graph: a duplicate delivery, or a delivery before
+``not_before``, is a no-op, which makes ``acks_late`` safe. No task returns anything (no result
+backend holds a value). Nothing imports this module but Celery's autodiscovery: operations are
+sent by name (``dispatch``).
 """
 
 from __future__ import annotations
 
-from celery import Task, shared_task
+from typing import Any
 
-from graphops import runner
+from celery import shared_task
+
+from graphops import announcements, dispatch, repairs, runner
 from graphops.models import Kind
 
 
-@shared_task(name="graphops.directory_lookup", ignore_result=True)
-def directory_lookup(operation_id: str) -> None:
-    runner.run(operation_id)
+def _operation_task(kind: Kind) -> Any:
+    def carry_out(operation_id: str) -> None:
+        runner.run(operation_id)
+
+    carry_out.__name__ = carry_out.__qualname__ = kind.value
+    carry_out.__doc__ = f"Carry out one {kind.label} operation (the ledger row's id)."
+    return shared_task(name=dispatch.task_name(kind), ignore_result=True)(carry_out)
 
 
-@shared_task(name="graphops.lookup_user", ignore_result=True)
-def lookup_user(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.get_manager", ignore_result=True)
-def get_manager(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.check_privileged", ignore_result=True)
-def check_privileged(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.list_methods", ignore_result=True)
-def list_methods(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.issue_tap", ignore_result=True)
-def issue_tap(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.delete_methods", ignore_result=True)
-def delete_methods(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.require_reregistration", ignore_result=True)
-def require_reregistration(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.revoke_sessions", ignore_result=True)
-def revoke_sessions(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.add_ca_exclusion", ignore_result=True)
-def add_ca_exclusion(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.remove_ca_exclusion", ignore_result=True)
-def remove_ca_exclusion(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.read_tap_policy", ignore_result=True)
-def read_tap_policy(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-@shared_task(name="graphops.check_new_methods", ignore_result=True)
-def check_new_methods(operation_id: str) -> None:
-    runner.run(operation_id)
-
-
-TASKS: dict[str, Task] = {
-    Kind.DIRECTORY_LOOKUP: directory_lookup,
-    Kind.LOOKUP_USER: lookup_user,
-    Kind.GET_MANAGER: get_manager,
-    Kind.CHECK_PRIVILEGED: check_privileged,
-    Kind.LIST_METHODS: list_methods,
-    Kind.ISSUE_TAP: issue_tap,
-    Kind.DELETE_METHODS: delete_methods,
-    Kind.REQUIRE_REREGISTRATION: require_reregistration,
-    Kind.REVOKE_SESSIONS: revoke_sessions,
-    Kind.ADD_CA_EXCLUSION: add_ca_exclusion,
-    Kind.REMOVE_CA_EXCLUSION: remove_ca_exclusion,
-    Kind.READ_TAP_POLICY: read_tap_policy,
-    Kind.CHECK_NEW_METHODS: check_new_methods,
-}
+OPERATION_TASKS: dict[Kind, Any] = {kind: _operation_task(kind) for kind in Kind}
 
 
 # --- Beat tasks (schedules and their reasons: recovery_portal/celery.py) -------------------------
@@ -100,27 +35,24 @@ TASKS: dict[str, Task] = {
 
 @shared_task(name="graphops.send_due", ignore_result=True)
 def send_due() -> None:
-    from graphops import dispatch
-
     dispatch.send_due()
 
 
 @shared_task(name="graphops.recover_stale", ignore_result=True)
 def recover_stale() -> None:
-    from graphops import recovery
-
-    recovery.recover_stale()
+    repairs.recover_stale()
 
 
 @shared_task(name="graphops.retry_exclusion_removals", ignore_result=True)
 def retry_exclusion_removals() -> None:
-    from graphops import recovery
-
-    recovery.retry_exclusion_removals()
+    repairs.retry_exclusion_removals()
 
 
 @shared_task(name="graphops.wipe_expired_secrets", ignore_result=True)
 def wipe_expired_secrets() -> None:
-    from graphops import recovery
+    repairs.wipe_expired_secrets()
 
-    recovery.wipe_expired_secrets()
+
+@shared_task(name="graphops.announce_unannounced", ignore_result=True)
+def announce_unannounced() -> None:
+    announcements.announce_unannounced()

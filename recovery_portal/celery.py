@@ -23,6 +23,13 @@ app.conf.beat_schedule = {
     # graphops: a row left RUNNING by a dead worker is checked against Graph and either run
     # again (repeatable kinds; a TAP only if Graph shows none was created) or sent to review.
     "graphops-recover-stale": {"task": "graphops.recover_stale", "schedule": 60.0},
+    # graphops: a finished operation whose outcome the case has not taken up (its worker died
+    # between the commit and the announcement, or a receiver failed, e.g. PostgreSQL restarting)
+    # is announced again, so no case waits in EXECUTING and no "this wasn't me" notice goes
+    # unsent. Only rows finished GRAPH_ANNOUNCE_AFTER_SECONDS ago (the worker's own attempt
+    # comes first); a row whose announcement keeps failing backs off to hourly
+    # (graphops.announcements).
+    "graphops-announce-unannounced": {"task": "graphops.announce_unannounced", "schedule": 30.0},
     # graphops: a Conditional Access exclusion must end even if its removal failed (a
     # permission withdrawn, an outage): failed removals are retried until they succeed.
     "graphops-retry-exclusion-removals": {

@@ -416,6 +416,9 @@ GRAPH_MAX_COUNTDOWN_SECONDS = env.integer("GRAPH_MAX_COUNTDOWN_SECONDS", 900, mi
 GRAPH_RESEND_AFTER_SECONDS = env.integer("GRAPH_RESEND_AFTER_SECONDS", 120, minimum=1)
 # A RUNNING row older than this is checked against Graph (its worker probably died).
 GRAPH_STALE_AFTER_SECONDS = env.integer("GRAPH_STALE_AFTER_SECONDS", 300, minimum=5)
+# A finished row whose outcome was not taken up this long after it finished (its worker died
+# right after the commit, a receiver failed) is announced again by the beat sweep.
+GRAPH_ANNOUNCE_AFTER_SECONDS = env.integer("GRAPH_ANNOUNCE_AFTER_SECONDS", 30, minimum=0)
 
 # --- Audit trail (audit) ----------------------------------------------------------------------
 # Personal values of a closed case (account, reasons, IPs) are blanked from the audit trail this

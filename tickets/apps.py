@@ -10,6 +10,8 @@ class TicketsConfig(AppConfig):
         from graphops.signals import operation_finished
         from tickets import intake, retention, workflow
 
+        # Both receivers run in graphops' announcement transaction and are idempotent: an
+        # outcome they fail to take up is announced again by the beat (graphops/signals.py).
         # The case follows its Graph operations (execution steps, follow-up checks).
         operation_finished.connect(
             workflow.on_operation_finished, dispatch_uid="tickets.workflow.operation_finished"

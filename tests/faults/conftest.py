@@ -30,11 +30,13 @@ from tickets.models import Ticket
 UPN = "mario.rossi@contoso.example"
 
 # Short windows so that recovery happens within a test: a RUNNING row is stale after 5 s, a
-# quiet PENDING row is re-sent after 1 s, a Retry-After is capped at 2 s, Graph calls time
-# out after 3 s. The code paths are the production ones; only the durations shrink.
+# quiet PENDING row is re-sent after 1 s, a finished row not announced is announced by the next
+# sweep, a Retry-After is capped at 2 s, Graph calls time out after 3 s. The code paths are the
+# production ones; only the durations shrink.
 FAST_RECOVERY = {
     "GRAPH_STALE_AFTER_SECONDS": "5",
     "GRAPH_RESEND_AFTER_SECONDS": "1",
+    "GRAPH_ANNOUNCE_AFTER_SECONDS": "0",
     "GRAPH_MAX_RETRY_AFTER_SECONDS": "2",
     "GRAPH_TIMEOUT_SECONDS": "3",
 }

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from graphops import operations, recovery, tasks
+from graphops import operations, repairs, tasks
 from graphops.models import GraphOperation, Kind, OpStatus
 from tests.fixtures_graph import wait_for_status
 
@@ -60,8 +60,8 @@ def test_worker_duplicate_delivery_is_a_noop(simtenant, celery_worker):
     # given
     operation = _issue_tap()
     # when: the same message arrives twice more
-    tasks.issue_tap.delay(str(operation.pk))
-    tasks.issue_tap.delay(str(operation.pk))
+    tasks.OPERATION_TASKS[Kind.ISSUE_TAP].delay(str(operation.pk))
+    tasks.OPERATION_TASKS[Kind.ISSUE_TAP].delay(str(operation.pk))
     wait_for_status(operation, OpStatus.SUCCEEDED)
     _wait_until(lambda: celery_worker.log().count("not claimable") >= 2)
     # then
@@ -82,9 +82,9 @@ def test_worker_killed_after_the_post_never_issues_a_second_tap(simtenant, celer
     celery_worker.kill()
     operation.refresh_from_db()
     assert operation.status == OpStatus.RUNNING
-    recovery.recover_stale(now=_after_stale_window())
+    repairs.recover_stale(now=_after_stale_window())
     celery_worker.start()
-    tasks.issue_tap.delay(str(operation.pk))
+    tasks.OPERATION_TASKS[Kind.ISSUE_TAP].delay(str(operation.pk))
     _wait_until(lambda: "not claimable" in celery_worker.log())
     # then
     operation.refresh_from_db()
@@ -103,7 +103,7 @@ def test_worker_killed_before_the_post_issues_exactly_once_after_recovery(simten
     time.sleep(1)
     # when
     celery_worker.kill()
-    recovery.recover_stale(now=_after_stale_window())
+    repairs.recover_stale(now=_after_stale_window())
     celery_worker.start()
     # then: Graph showed no pass, so the row was released and issued once
     done = wait_for_status(operation, OpStatus.SUCCEEDED, OpStatus.NEEDS_REVIEW)

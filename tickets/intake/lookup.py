@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.db import transaction
@@ -16,9 +15,6 @@ from tickets.models import (
     DirectoryState,
     Ticket,
 )
-
-logger = logging.getLogger(__name__)
-
 
 # --- The directory lookup's outcome ----------------------------------------------------------
 
@@ -67,15 +63,16 @@ def _lookup_outcome(operation: GraphOperation) -> tuple[str, dict[str, Any]]:
 
 
 def on_operation_finished(sender: object, *, operation: GraphOperation, **_: object) -> None:
-    """Receiver of graphops' ``operation_finished``: directory lookups of intake tickets."""
+    """Receiver of graphops' ``operation_finished``: directory lookups of intake tickets.
+
+    Runs in the announcement's transaction (graphops/signals.py): an error propagates, so the
+    lookup stays unannounced and graphops delivers it again; a repeated delivery changes nothing.
+    """
     if operation.kind != Kind.DIRECTORY_LOOKUP or not operation.correlation:
         return
-    try:
-        ticket = Ticket.objects.filter(reference=operation.correlation).first()
-        if ticket is not None:
-            record_directory_lookup(ticket, operation=operation)
-    except Exception:  # a receiver must not raise; say so where someone will look
-        logger.exception("directory lookup %s not recorded on its ticket", operation.pk)
+    ticket = Ticket.objects.filter(reference=operation.correlation).first()
+    if ticket is not None:
+        record_directory_lookup(ticket, operation=operation)
 
 
 @transaction.atomic
@@ -93,10 +90,14 @@ def record_directory_lookup(ticket: Ticket, *, operation: GraphOperation) -> Tic
         manager = facts.get("manager") or {}
         changes["is_privileged"] = facts["is_privileged"]
         changes["manager_upn"] = (manager.get("userPrincipalName") or "").lower()
-    moved = Ticket.objects.filter(
-        pk=ticket.pk,
-        directory_state__in=[DirectoryState.PENDING, DirectoryState.UNREACHABLE],
-    ).update(**changes, updated_at=timezone.now())
+    # UNREACHABLE again (the same outcome delivered twice, or a retry that failed too) says
+    # nothing new: only an answer replaces it.
+    replaceable = [DirectoryState.PENDING]
+    if state != DirectoryState.UNREACHABLE:
+        replaceable.append(DirectoryState.UNREACHABLE)
+    moved = Ticket.objects.filter(pk=ticket.pk, directory_state__in=replaceable).update(
+        **changes, updated_at=timezone.now()
+    )
     ticket.refresh_from_db()
     if not moved:
         return ticket

@@ -111,7 +111,11 @@ def release_cooled_off(*, now: dt.datetime | None = None) -> int:
 
 
 def on_operation_finished(sender: object, *, operation: GraphOperation, **_: object) -> None:
-    """Receiver of graphops' ``operation_finished``: the ticket follows its operations."""
+    """Receiver of graphops' ``operation_finished``: the ticket follows its operations.
+
+    Runs in the announcement's transaction (graphops/signals.py): an error propagates, so the
+    outcome stays unannounced and graphops delivers it again; a repeated delivery changes
+    nothing (each step below is a compare-and-swap or locked)."""
     try:
         step = RecoveryStep.objects.filter(operation_id=operation.pk).first()
         if step is not None:
@@ -140,6 +144,8 @@ def record_step_outcome(step: RecoveryStep, *, operation: GraphOperation) -> Tic
     if ticket.status not in (Status.EXECUTING, Status.FAILED) or not verification.active:
         return ticket
     if ticket.status == Status.FAILED:  # a retried step succeeded
+        if failed_operation(ticket) is not None:
+            return ticket  # another step failed since: this outcome was delivered before
         ticket = _move(ticket, from_=[Status.FAILED], to=Status.EXECUTING)
     if _queue_next_step(ticket, verification, position=step.position + 1):
         return ticket

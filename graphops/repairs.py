@@ -1,5 +1,8 @@
 """Beat-driven repairs of the ledger: rows whose worker died, secrets nobody collected, and
 Conditional Access exclusions whose removal failed (an exclusion must never outlive its window).
+
+(Named for what it does to the ledger; "recovery" in this product is the employee's MFA
+recovery.)
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from django.utils import timezone
 
 from audit import log
 from audit.actions import Action
-from graphops import client, errors, executors, ledger
+from graphops import client, dispatch, errors, executors, ledger
 from graphops.models import GraphOperation, Kind, OpStatus
 
 logger = logging.getLogger(__name__)
@@ -46,10 +49,17 @@ def recover(operation: GraphOperation) -> GraphOperation:
             retryable=True,
         )
     if ledger.is_repeatable(operation.kind):
-        return ledger.release(
+        return _release(
             operation, reason="The worker stopped mid-operation; repeated (safe for this kind)."
         )
     return _recover_tap(operation)
+
+
+@transaction.atomic
+def _release(operation: GraphOperation, *, reason: str) -> GraphOperation:
+    operation = ledger.release(operation, reason=reason)
+    dispatch.enqueue_after_commit(operation)
+    return operation
 
 
 def _recover_tap(operation: GraphOperation) -> GraphOperation:
@@ -68,7 +78,7 @@ def _recover_tap(operation: GraphOperation) -> GraphOperation:
         return ledger.needs_review(
             operation, code=uncertain.code, message=uncertain.message, result=uncertain.result
         )
-    return ledger.release(
+    return _release(
         operation,
         reason="The worker stopped before any pass was created (checked in Graph); issuing.",
     )
@@ -120,7 +130,5 @@ def _requeue_removal(operation: GraphOperation, *, now: dt.datetime) -> int:
         data={"operation_id": str(operation.pk), "kind": operation.kind, "from": "failed"},
     )
     operation.refresh_from_db()
-    from graphops import dispatch
-
     dispatch.enqueue_after_commit(operation)
     return 1

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from graphops import dispatch, ledger, operations, recovery
+from graphops import dispatch, ledger, operations, repairs
 from graphops.models import GraphOperation, Kind, OpStatus
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_recover_stale_releases_a_repeatable_kind(simtenant):
     # given
     operation = _running(Kind.LIST_METHODS)
     # when
-    count = recovery.recover_stale(now=_later())
+    count = repairs.recover_stale(now=_later())
     # then
     operation.refresh_from_db()
     assert count == 1
@@ -42,7 +42,7 @@ def test_recover_stale_ignores_a_fresh_running_row(simtenant):
     # given
     operation = _running(Kind.LIST_METHODS)
     # when
-    recovery.recover_stale()
+    repairs.recover_stale()
     # then
     operation.refresh_from_db()
     assert operation.status == OpStatus.RUNNING
@@ -55,7 +55,7 @@ def test_recover_stale_tap_with_a_pass_in_graph_needs_review(simtenant, run_oper
     other = operations.request_operation(Kind.ISSUE_TAP, target_upn=MARIO)
     run_operation(other)
     # when
-    recovery.recover_stale(now=_later())
+    repairs.recover_stale(now=_later())
     # then
     operation.refresh_from_db()
     assert operation.status == OpStatus.NEEDS_REVIEW
@@ -67,7 +67,7 @@ def test_recover_stale_tap_without_a_pass_is_released(simtenant):
     # given
     operation = _running(Kind.ISSUE_TAP)
     # when
-    recovery.recover_stale(now=_later())
+    repairs.recover_stale(now=_later())
     # then
     operation.refresh_from_db()
     assert operation.status == OpStatus.PENDING
@@ -79,7 +79,7 @@ def test_recover_stale_tap_when_graph_is_down_stays_running(simtenant):
     operation = _running(Kind.ISSUE_TAP)
     simtenant.fault(status=503, count=1, retry_after=1)
     # when
-    recovery.recover_stale(now=_later())
+    repairs.recover_stale(now=_later())
     # then
     operation.refresh_from_db()
     assert operation.status == OpStatus.RUNNING
@@ -90,7 +90,7 @@ def test_recover_stale_gives_up_after_max_attempts(simtenant, settings):
     settings.GRAPH_MAX_ATTEMPTS = 1
     operation = _running(Kind.LIST_METHODS)
     # when
-    recovery.recover_stale(now=_later())
+    repairs.recover_stale(now=_later())
     # then
     operation.refresh_from_db()
     assert operation.status == OpStatus.FAILED
@@ -106,7 +106,7 @@ def test_retry_exclusion_removals_requeues_a_failed_removal(simtenant):
     assert claimed is not None
     ledger.fail(claimed, code="Authorization_RequestDenied", message="no permission")
     # when
-    count = recovery.retry_exclusion_removals(now=_later())
+    count = repairs.retry_exclusion_removals(now=_later())
     # then
     removal.refresh_from_db()
     assert count == 1
@@ -118,7 +118,7 @@ def test_wipe_expired_secrets_drops_an_uncollected_pass(simtenant, run_operation
     operation = run_operation(operations.request_operation(Kind.ISSUE_TAP, target_upn=MARIO))
     assert operation.secret_ciphertext
     # when
-    wiped = recovery.wipe_expired_secrets(now=timezone.now() + dt.timedelta(days=1))
+    wiped = repairs.wipe_expired_secrets(now=timezone.now() + dt.timedelta(days=1))
     # then
     operation.refresh_from_db()
     assert wiped == 1
