@@ -7,6 +7,7 @@ reader in ``recovery_portal.env`` fails loudly on a bad value.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import environ
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "pgtrigger",
     "csp",
+    "recovery_portal",
     "audit",
     "graphops",
     "tickets",
@@ -66,7 +68,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "recovery_portal.middleware.PublicFirstLoginRequiredMiddleware",
-    "recovery_portal.middleware.RequireStaffMFAMiddleware",
+    "recovery_portal.middleware.RequireSessionMFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -162,12 +164,16 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.integer("RP_REAUTH_SECONDS", 300, minimum=30)
+# Re-authentication is through a second factor (recovery_portal.auth); the password only for an
+# account enrolling its first factor. No e-mailed codes.
+ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa")
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": env.string("RP_LOGIN_FAILED_RATE", "10/m/ip,5/5m/key"),
     "reauthenticate": "10/m/user",
     "reset_password": "5/m/ip,3/m/key",
 }
+MFA_ADAPTER = "recovery_portal.mfa.EncryptedMFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_TOTP_ISSUER = env.string("RP_MFA_ISSUER", "Recovery Portal")
 MFA_PASSKEY_LOGIN_ENABLED = False
@@ -175,29 +181,115 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or DEMO_MODE
 SESSION_COOKIE_AGE = env.integer("RP_SESSION_SECONDS", 8 * 3600, minimum=300)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
-# Microsoft Entra sign-in for staff: switched on by configuration, one tenant only.
+# Keys encrypting the staff second factors at rest (TOTP and recovery-code seeds; Fernet,
+# recovery_portal.mfa). Comma- or newline-separated: the first encrypts, all decrypt — put a new
+# key first, run `manage.py reencrypt_mfa_secrets`, then drop the old one.
+MFA_ENCRYPTION_KEYS = [k for k in re.split(r"[\s,]+", env.string("MFA_ENCRYPTION_KEYS", "")) if k]
+if not MFA_ENCRYPTION_KEYS and not (DEBUG or DEMO_MODE):
+    raise ImproperlyConfigured(
+        "MFA_ENCRYPTION_KEYS is required: it encrypts the staff second factors at rest "
+        "(MFA_ENCRYPTION_KEYS or MFA_ENCRYPTION_KEYS_FILE; make a key with: python -c "
+        "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+    )
+if not MFA_ENCRYPTION_KEYS:
+    # Demo/development only: derived from the (local, generated) secret key.
+    import base64
+    import hashlib
+
+    MFA_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(f"mfa:{SECRET_KEY}".encode()).digest()).decode()
+    ]
+for _number, _key in enumerate(MFA_ENCRYPTION_KEYS, start=1):
+    try:
+        from cryptography.fernet import Fernet
+
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"MFA_ENCRYPTION_KEYS: key {_number} is not a Fernet key (32 url-safe base64 bytes)."
+        ) from None
+
+# Microsoft Entra sign-in (recovery_portal.entra): switched on by configuration, one tenant.
+# Accounts are keyed by the ID token's tid + oid; a sign-in without MFA in the token is refused.
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 ENTRA_SSO_ENABLED = env.boolean("ENTRA_SSO_ENABLED", False)
-ENTRA_SSO_TENANT_ID = env.string("ENTRA_SSO_TENANT_ID", "")
-if ENTRA_SSO_ENABLED and not ENTRA_SSO_TENANT_ID:
-    raise ImproperlyConfigured("ENTRA_SSO_ENABLED needs ENTRA_SSO_TENANT_ID (a tenant GUID).")
+ENTRA_SSO_TENANT_ID = env.string("ENTRA_SSO_TENANT_ID", "").lower()
+if ENTRA_SSO_ENABLED and not _GUID.match(ENTRA_SSO_TENANT_ID):
+    raise ImproperlyConfigured("ENTRA_SSO_ENABLED needs ENTRA_SSO_TENANT_ID (the tenant's GUID).")
+ENTRA_SSO_AUTHORITY_HOST = env.string(
+    "ENTRA_SSO_AUTHORITY_HOST", "https://login.microsoftonline.com"
+).rstrip("/")
+ENTRA_SSO_GRAPH_URL = env.string("ENTRA_SSO_GRAPH_URL", "https://graph.microsoft.com").rstrip("/")
+ENTRA_SSO_CA_FILE = env.string("ENTRA_SSO_CA_FILE", "")
+# The Conditional Access authentication context whose presence in the token's `acrs` proves MFA
+# (e.g. c1); empty: `amr` must contain "mfa" (Entra's v2.0 ID tokens carry no amr: see README).
+ENTRA_SSO_AUTH_CONTEXT = env.string("ENTRA_SSO_AUTH_CONTEXT", "")
+# Where staff roles come from: "portal" (an administrator assigns them), "app_roles" (the token's
+# roles claim) or "groups" (the token's group object ids); re-read at every Entra sign-in.
+ENTRA_SSO_ROLES_FROM = env.choice(
+    "ENTRA_SSO_ROLES_FROM", "portal", {"portal", "app_roles", "groups"}
+)
+try:
+    ENTRA_SSO_ROLE_MAP: dict[str, str] = json.loads(
+        env.string("ENTRA_SSO_ROLE_MAP", "")
+        or json.dumps(
+            {
+                "Recovery.Agent": "helpdesk_agent",
+                "Recovery.Approver": "approver",
+                "Recovery.SecurityOfficer": "security_officer",
+                "Recovery.Auditor": "auditor",
+            }
+            if ENTRA_SSO_ROLES_FROM == "app_roles"
+            else {}
+        )
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"ENTRA_SSO_ROLE_MAP is not valid JSON: {exc}") from exc
+if not isinstance(ENTRA_SSO_ROLE_MAP, dict):
+    raise ImproperlyConfigured("ENTRA_SSO_ROLE_MAP must be a JSON object (claim value → role).")
+if ENTRA_SSO_ROLES_FROM == "groups":
+    ENTRA_SSO_ROLE_MAP = {k.lower(): v for k, v in ENTRA_SSO_ROLE_MAP.items()}
+    if not ENTRA_SSO_ROLE_MAP:
+        raise ImproperlyConfigured("ENTRA_SSO_ROLES_FROM=groups needs ENTRA_SSO_ROLE_MAP.")
 SOCIALACCOUNT_ONLY = False
-SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
-SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# Never by e-mail: an Entra e-mail claim is mutable and proves nothing ("nOAuth").
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_EMAIL_REQUIRED = False
+SOCIALACCOUNT_QUERY_EMAIL = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env.integer("ENTRA_SSO_TIMEOUT_SECONDS", 10, minimum=1)
 SOCIALACCOUNT_PROVIDERS = {
     "microsoft": {
-        "TENANT": ENTRA_SSO_TENANT_ID or "organizations",
+        "provider_class": "recovery_portal.entra.provider.EntraProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "SCOPE": ["openid", "profile", "User.Read"],
+        # Ask for the authentication context, so that Conditional Access enforces it.
+        "AUTH_PARAMS": (
+            {
+                "claims": json.dumps(
+                    {"id_token": {"acrs": {"essential": True, "value": ENTRA_SSO_AUTH_CONTEXT}}}
+                )
+            }
+            if ENTRA_SSO_AUTH_CONTEXT
+            else {}
+        ),
         "APPS": (
             [
                 {
                     "client_id": env.string("ENTRA_SSO_CLIENT_ID"),
                     "secret": env.string("ENTRA_SSO_CLIENT_SECRET"),
-                    "settings": {"tenant": ENTRA_SSO_TENANT_ID},
+                    "settings": {
+                        "tenant": ENTRA_SSO_TENANT_ID,
+                        "login_url": ENTRA_SSO_AUTHORITY_HOST,
+                        "graph_url": ENTRA_SSO_GRAPH_URL,
+                    },
                 }
             ]
             if ENTRA_SSO_ENABLED
             else []
         ),
-        "SCOPE": ["User.Read"],
     }
 }
 
@@ -253,7 +345,8 @@ CONTENT_SECURITY_POLICY = {
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "frame-ancestors": ["'none'"],
-        "form-action": ["'self'", "https://login.microsoftonline.com"],
+        # The Microsoft sign-in button posts here, then is redirected to the authority.
+        "form-action": ["'self'", ENTRA_SSO_AUTHORITY_HOST],
         "base-uri": ["'none'"],
         "object-src": ["'none'"],
     }

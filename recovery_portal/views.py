@@ -22,7 +22,11 @@ def health_view(request: HttpRequest) -> JsonResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def email_managed_by_admin(request: HttpRequest) -> HttpResponse:
-    """allauth's e-mail self-service, switched off: a staff member's address is part of who
-    they are to the workflow (the manager-of-record check), so only an administrator sets it."""
-    raise Http404("Staff e-mail addresses are managed by an administrator.")
+def managed_by_admin(request: HttpRequest) -> HttpResponse:
+    """allauth self-service pages switched off, each because who a person is to the portal is
+    not theirs to change:
+    - e-mail addresses: part of who they are to the workflow (the manager-of-record check);
+    - linked identities (Entra): matched by tenant + object id at sign-in, never linked by hand;
+    - setting a password on an Entra-only account: it would be a way in that Entra's own
+      controls (a disabled user, Conditional Access) no longer govern."""
+    raise Http404("Managed by an administrator.")

@@ -42,6 +42,7 @@ export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export RP_BENCH_PG_PORT="$PG_PORT" RP_BENCH_TMP="$TMP"
 export SECRET_KEY="bench-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export TAP_ENCRYPTION_KEY="$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+export MFA_ENCRYPTION_KEYS="$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
 export RP_HTTPS=false DEBUG=false RP_DEMO_MODE=false RP_LOCAL_DIR="$TMP/local"
 # The intake's limits (10/h per IP, 3/d per account) would stop a load test after ten requests:
 # raised for this run only. Every request uses its own account anyway.

@@ -34,6 +34,7 @@ export RP_TEST_PG_DIR="$TMP/pg" RP_TEST_REDIS_DIR="$TMP/redis" RP_TEST_PG_PORT="
 export RP_TEST_REDIS_PORT="$REDIS_PORT" PGBIN
 export SECRET_KEY="test-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export TAP_ENCRYPTION_KEY="$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+export MFA_ENCRYPTION_KEYS="$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
 export RP_HTTPS=false DEBUG=false RP_DEMO_MODE=false RP_LOCAL_DIR="$TMP/local"
 export EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import format_hotp_value, generate_totp_secret, hotp_value
 from allauth.mfa.utils import decrypt, encrypt
@@ -62,6 +63,26 @@ def totp_code(user, *, offset: int = 0) -> str:  # type: ignore[no-untyped-def]
     return format_hotp_value(hotp_value(decrypt(auth.data["secret"]), counter))
 
 
+def sign_in(client, user, *, seconds_ago: float = 0):  # type: ignore[no-untyped-def]
+    """The client signed in as ``user`` as allauth leaves a session after the password and the
+    second factor (its per-session records), ``seconds_ago``. Django's ``force_login`` alone
+    is a session that never passed a second factor, which the portal treats as such."""
+    client.force_login(user)
+    factor = Authenticator.objects.filter(
+        user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    ).first()
+    assert factor is not None, f"{user} has no second factor to sign in with"
+    at = time.time() - seconds_ago
+    session = client.session
+    session["account_authentication_methods_user"] = str(user.pk)
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "password", "at": at, "username": user.get_username()},
+        {"method": "mfa", "at": at, "id": factor.pk, "type": factor.type},
+    ]
+    session.save()
+    return client
+
+
 def _staff(username: str, roles: list[str]):  # type: ignore[no-untyped-def]
     user = UserFactory(username=username, roles=roles)
     enrol_totp(user)
@@ -108,11 +129,10 @@ def requester_upn() -> str:
 def mfa_client(client):  # type: ignore[no-untyped-def]
     """A test client factory: signed in as `user`, past the MFA stage."""
 
-    def sign_in(user):  # type: ignore[no-untyped-def]
-        client.force_login(user)
-        return client
+    def signed_in(user):  # type: ignore[no-untyped-def]
+        return sign_in(client, user)
 
-    return sign_in
+    return signed_in
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from graphops.models import GraphOperation, Kind, OpStatus
+from tests.conftest import sign_in
 from tests.faults.conftest import (
     UPN,
     Relay,
@@ -98,7 +99,7 @@ def test_tap_post_timing_out_after_graph_acted_goes_to_a_person(
     [tap] = tap_operations(ticket)
     assert tap.status == OpStatus.NEEDS_REVIEW and tap.error_code == "tap_created_value_lost"
     assert simtenant.user(UPN)["taps_issued"] == 1
-    client.force_login(agent)
+    sign_in(client, agent)
     page = client.get(f"/staff/tickets/{ticket.pk}/").content.decode()
     assert "Execution failed" in page and tap.error_message[:40] in page
 
@@ -124,7 +125,7 @@ def test_token_endpoint_down_holds_the_case_until_it_is_back(
     # then the step waits (PENDING, retryable) with the reason on the agent's page
     assert first.status in (OpStatus.PENDING, OpStatus.RUNNING)
     assert first.error_code == "token_authority_unreachable"
-    client.force_login(agent)
+    sign_in(client, agent)
     page = client.get(f"/staff/tickets/{ticket.pk}/").content.decode()
     assert "Being carried out" in page and "Entra refused the portal" in page
     # when the endpoint is back

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import sign_in
 from tests.factories import TicketFactory
 from tests.fixtures_graph import ROOT, _test_database_url, _wait_for, free_port
 from tickets.models import Status, Ticket
@@ -119,7 +120,7 @@ def test_postgres_restart_gives_plain_errors_then_the_portal_works_again(
 
     agent = staff("agent", ["helpdesk_agent"])
     ticket = TicketFactory(reference="RP-PG0001")
-    client.force_login(agent)
+    sign_in(client, agent)
     browser = Browser(gunicorn, client.cookies["sessionid"].value)
     for _ in range(4):  # both gunicorn workers hold a database connection now
         assert browser.request("/staff/queue/")[0] == 200
@@ -175,7 +176,7 @@ def test_health_with_a_session_cookie_reports_the_database_down_while_postgres_i
     from tests.tickets.casework import staff
 
     agent = staff("agent", ["helpdesk_agent"])
-    client.force_login(agent)
+    sign_in(client, agent)
     session_key = client.cookies["sessionid"].value
     session_cookie = f"sessionid={session_key}; csrftoken={'x' * 32}"
     cookie = f"{session_cookie}; django_language=it"

@@ -12,6 +12,7 @@ import pytest
 
 from graphops import tasks
 from graphops.models import GraphOperation, OpStatus
+from tests.conftest import sign_in
 from tests.faults.conftest import (
     UPN,
     directory_facts,
@@ -39,7 +40,7 @@ def test_approval_saved_while_redis_is_down_runs_once_when_it_is_back(
     starting = in_background(start_worker, 1)
     ticket, _agent = verified_case(facts)
     approver = staff("approver", ["approver"])
-    client.force_login(approver)
+    sign_in(client, approver)
     reauthenticated(client, approver)
     starting.result()
     # when Redis stops and the approver approves

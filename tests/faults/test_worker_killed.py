@@ -10,6 +10,7 @@ import pytest
 
 from graphops import tasks
 from graphops.models import OpStatus
+from tests.conftest import sign_in
 from tests.faults.conftest import (
     UPN,
     busy_with,
@@ -76,7 +77,7 @@ def test_worker_killed_after_the_tap_post_leaves_the_case_for_review_with_one_pa
     ticket.refresh_from_db()
     assert ticket.status == Status.EXECUTING and _running_tap(ticket)
     # then the agent's page says the case is being carried out, the step is running
-    client.force_login(agent)
+    sign_in(client, agent)
     page = client.get(f"/staff/tickets/{ticket.pk}/").content.decode()
     assert "Being carried out" in page and "Running" in page
     # when the beat's stale sweep runs on the surviving worker

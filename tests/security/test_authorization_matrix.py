@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
+from tests.conftest import sign_in
 from tests.security.urlmatrix import ROLES, fill, routes
 
 pytestmark = pytest.mark.django_db
@@ -14,11 +15,13 @@ pytestmark = pytest.mark.django_db
 # (route name, method) → the answer for each visitor, in ROLES order:
 #   anonymous, outsider (staff with MFA, no role), agent, approver, security officer, auditor,
 #   manager of record (a staff account with no role, named on the case).
-# LOGIN = sent to sign in; REAUTH = asked to re-authenticate first (destructive
-# actions); CASE = back to the case page with the workflow's message (done or refused).
+# LOGIN = sent to sign in; REAUTH = asked for the second factor again first (destructive
+# actions: every visitor signed in, password + TOTP, an hour ago); CASE = back to the case page
+# with the workflow's message (done or refused).
 # The case is verified by another agent and waits for its manager; the manager cells use the
 # mailed link. Public pages answer everyone alike (400/404: no valid form, code or link).
 LOGIN, REAUTH, CASE = "302 login", "302 reauth", "302 case"
+SIGNED_IN_AGO = 3600
 STATUS, QUEUE = "302 /status/", "302 /staff/queue/"
 MATRIX: dict[tuple[str, str], list[int | str]] = {
     ("health", "GET"): [200, 200, 200, 200, 200, 200, 200],
@@ -115,7 +118,7 @@ def _where(response) -> str:  # type: ignore[no-untyped-def]
     location = response["Location"]
     for prefix, label in (
         ("/accounts/login/", "login"),
-        ("/accounts/reauthenticate/", "reauth"),
+        ("/accounts/2fa/reauthenticate/", "reauth"),
         ("/staff/tickets/", "case"),
     ):
         if location.startswith(prefix):
@@ -134,7 +137,8 @@ def knock(client, cast, name: str, pattern: str, method: str, role: str) -> int 
         data = {"t": case["token"], "decision": "confirm", "reason": "He called me."}
     client.logout()
     if cast["people"][role] is not None:
-        client.force_login(cast["people"][role])
+        # Signed in with password + TOTP, longer ago than the re-authentication window.
+        sign_in(client, cast["people"][role], seconds_ago=SIGNED_IN_AGO)
     with transaction.atomic():
         response = getattr(client, method.lower())(url, data)
         transaction.set_rollback(True)
@@ -169,7 +173,7 @@ def test_other_methods_are_refused(client, cast, name: str, method: str) -> None
     # given the methods the matrix does not list for this route
     others = {"GET", "POST", "PUT", "DELETE"} - {m for n, m in MATRIX if n == name}
     # when the agent (signed in) uses them
-    client.force_login(cast["people"]["agent"])
+    sign_in(client, cast["people"]["agent"])
     url = fill(_pattern(name), cast["case"])
     answers = {m: client.generic(m, url).status_code for m in sorted(others)}
     # then
@@ -182,7 +186,7 @@ def test_admin_is_closed_to_every_role(client, cast) -> None:  # type: ignore[no
     for role in ROLES:
         client.logout()
         if cast["people"][role] is not None:
-            client.force_login(cast["people"][role])
+            sign_in(client, cast["people"][role])
         response = client.get("/admin/")
         answers[role] = response.status_code, response.get("Location", "").split("?")[0]
     # then nobody gets in: all are sent to the admin's own sign-in
@@ -194,5 +198,5 @@ def test_admin_is_closed_to_every_role(client, cast) -> None:  # type: ignore[no
     from tests.conftest import enrol_totp
 
     enrol_totp(root)
-    client.force_login(root)
+    sign_in(client, root)
     assert client.get("/admin/").status_code == 200

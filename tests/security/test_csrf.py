@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditEvent
+from tests.conftest import sign_in
 from tests.security.test_authorization_matrix import MATRIX
 from tests.security.urlmatrix import fill, routes
 
@@ -28,7 +29,7 @@ def test_post_without_csrf_token_is_refused(cast, name: str) -> None:  # type: i
     client = Client(enforce_csrf_checks=True)
     person = cast["people"][_actor(name)]
     if person is not None:
-        client.force_login(person)
+        sign_in(client, person)
     client.get("/")  # the CSRF cookie is set
     pattern = next(p for n, p, _ in routes() if n == name)
     before = AuditEvent.objects.count()
@@ -54,7 +55,7 @@ def test_sign_in_without_csrf_token_is_refused(agent) -> None:  # type: ignore[n
 def test_post_with_the_csrf_token_is_accepted(cast) -> None:  # type: ignore[no-untyped-def]
     """The refusals above are about the token, not the route: with it, the agent's claim works."""
     client = Client(enforce_csrf_checks=True)
-    client.force_login(cast["people"]["agent"])
+    sign_in(client, cast["people"]["agent"])
     client.get("/")
     token = client.cookies["csrftoken"].value
     response = client.post("/status/leave/", {"csrfmiddlewaretoken": token})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import sign_in
 from tests.security.test_authorization_matrix import MATRIX
 from tests.security.urlmatrix import ROLES, fill, routes
 
@@ -61,7 +62,7 @@ def test_every_page_of_the_matrix_sends_strict_headers(client, cast, name: str, 
     # when the page is opened by someone who may read it
     person = cast["people"][role]
     if person is not None:
-        client.force_login(person)
+        sign_in(client, person)
     pattern = next(p for n, p, _ in routes() if n == name)
     url = fill(pattern, cast["case"])
     if name == "manager_confirm":
@@ -74,7 +75,7 @@ def test_every_page_of_the_matrix_sends_strict_headers(client, cast, name: str, 
 
 @pytest.mark.parametrize("path", ["/staff/queue/", "/nowhere/", "/staff/tickets/999999/"])
 def test_error_pages_send_strict_headers_too(client, agent, path: str) -> None:  # type: ignore[no-untyped-def]
-    client.force_login(agent)
+    sign_in(client, agent)
     response = client.get(path)
     assert response.status_code in (200, 404)
     _assert_strict_headers(response)
@@ -82,7 +83,7 @@ def test_error_pages_send_strict_headers_too(client, agent, path: str) -> None: 
 
 def test_pages_with_secrets_are_not_cached(client, cast) -> None:  # type: ignore[no-untyped-def]
     # the manager's confirmation page (opened from the mailed link) must not stay in a cache
-    client.force_login(cast["people"]["manager"])
+    sign_in(client, cast["people"]["manager"])
     response = client.get(f"/staff/manager/?t={cast['case']['token']}")
     assert "no-store" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
 

@@ -45,6 +45,7 @@ from django.test import Client
 from django.urls import reverse
 
 from graphops.models import GraphOperation, Kind, OpStatus
+from tests.conftest import sign_in
 from tests.fixtures_graph import Worker
 from tests.tickets.casework import make_manager, reauthenticated, staff
 from tests.tickets.test_public_secrets import FORM, UPN
@@ -327,7 +328,7 @@ class Pages:
 
 def signed_in(user: Any) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit import log
 from audit.actions import Action
 from audit.models import AuditEvent
+from tests.conftest import sign_in
 from tests.factories import STAFF_PASSWORD
 from tests.tickets.casework import last_link_token, make_manager, make_ticket, staff, verify
 from tests.tickets.test_public_limits import DEAD_CACHES
@@ -346,7 +347,7 @@ def test_manager_link_refuses_every_token_from_an_address_after_failed_ones(
 ) -> None:  # type: ignore[no-untyped-def]
     # given the manager signed in, and at most three failed link attempts an hour per address
     settings.RP_MANAGER_LINK_RATE_PER_IP = "3/h"
-    client.force_login(waiting_case["manager"])
+    sign_in(client, waiting_case["manager"])
     token = waiting_case["token"]
     # when three forged tokens come from one address
     for _ in range(3):
@@ -373,7 +374,7 @@ def test_manager_link_rejections_are_logged_and_audited_with_reason_and_no_token
     client, settings, waiting_case, caplog
 ) -> None:  # type: ignore[no-untyped-def]
     # given the link used once by its manager
-    client.force_login(waiting_case["manager"])
+    sign_in(client, waiting_case["manager"])
     token, ref = waiting_case["token"], waiting_case["ticket"].reference
     assert _decide(client, token, ip=OTHER).status_code == 200
     forged = _forged(token)
@@ -397,7 +398,7 @@ def test_manager_link_past_its_lifetime_is_rejected_as_expired(
     client, waiting_case, caplog
 ) -> None:  # type: ignore[no-untyped-def]
     # given a link whose confirmation ran out
-    client.force_login(waiting_case["manager"])
+    sign_in(client, waiting_case["manager"])
     ManagerConfirmation.objects.filter(ticket=waiting_case["ticket"]).update(
         expires_at=timezone.now() - timedelta(minutes=1)
     )
@@ -413,7 +414,7 @@ def test_manager_link_past_its_lifetime_is_rejected_as_expired(
 
 def test_manager_link_fails_closed_when_redis_is_down(client, waiting_case, dead_redis) -> None:  # type: ignore[no-untyped-def]
     # given the manager signed in, and no counter store
-    client.force_login(waiting_case["manager"])
+    sign_in(client, waiting_case["manager"])
     # when the valid link is opened and posted
     opened, posted = (
         _open_manager(client, waiting_case["token"]),

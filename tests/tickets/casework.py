@@ -7,6 +7,7 @@ import re
 import time
 from typing import Any
 
+from allauth.mfa.models import Authenticator
 from django.core import mail
 from django.test import TestCase
 from django.utils import timezone
@@ -145,11 +146,13 @@ def finish(
 
 
 def reauthenticated(client: Any, user: Any) -> Any:
-    """Mark the client's session as freshly re-authenticated (allauth's records)."""
+    """Mark the client's session as freshly re-authenticated with the user's TOTP (allauth's
+    records)."""
+    totp = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
     session = client.session
     session["account_authentication_methods_user"] = str(user.pk)
     session["account_authentication_methods"] = [
-        {"method": "mfa", "type": "totp", "at": time.time(), "reauthenticated": True}
+        {"method": "mfa", "type": "totp", "id": totp.pk, "at": time.time(), "reauthenticated": True}
     ]
     session.save()
     return client

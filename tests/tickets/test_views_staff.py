@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from graphops.models import GraphOperation, OpStatus
+from tests.conftest import sign_in
 from tests.factories import TicketFactory, UserFactory
 from tests.tickets import casework
 from tests.tickets.casework import make_ticket, reauthenticated, verify
@@ -70,10 +71,11 @@ def test_queue_rejects_post(mfa_client, agent) -> None:  # type: ignore[no-untyp
 
 
 def test_staff_pages_require_mfa_enrolment(mfa_client, agent) -> None:  # type: ignore[no-untyped-def]
-    # given an agent whose authenticator was removed
+    # given an agent signed in with TOTP, whose authenticator was then removed
+    client = mfa_client(agent)
     Authenticator.objects.filter(user=agent).delete()
     # when
-    response = mfa_client(agent).get("/staff/queue/")
+    response = client.get("/staff/queue/")
     # then
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/2fa/totp/activate")
@@ -262,11 +264,26 @@ def _verified(agent):  # type: ignore[no-untyped-def]
     return ticket
 
 
-def test_approve_view_asks_for_recent_reauthentication(mfa_client, agent, approver) -> None:  # type: ignore[no-untyped-def]
+def test_approve_view_asks_for_recent_reauthentication(client, settings, agent, approver) -> None:  # type: ignore[no-untyped-def]
+    # given an approver who signed in (password + TOTP) longer ago than the window
     ticket = _verified(agent)
-    response = mfa_client(approver).post(_url("staff_approve", ticket), {"note": "ok"})
-    assert response.status_code == 302 and "/reauthenticate/" in response["Location"]
+    sign_in(client, approver, seconds_ago=settings.ACCOUNT_REAUTHENTICATION_TIMEOUT + 1)
+    # when they approve
+    response = client.post(_url("staff_approve", ticket), {"note": "ok"})
+    # then their second factor is asked for again first, and nothing is recorded
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/2fa/reauthenticate/")
     assert not Approval.objects.exists()
+
+
+def test_approve_view_right_after_sign_in_asks_nothing_more(mfa_client, agent, approver) -> None:  # type: ignore[no-untyped-def]
+    # given an approver who signed in with password + TOTP a moment ago
+    ticket = _verified(agent)
+    # when they approve
+    response = mfa_client(approver).post(_url("staff_approve", ticket), {"note": "ok"})
+    # then the approval is recorded, with no second prompt
+    assert response.status_code == 302 and response["Location"].startswith("/staff/tickets/")
+    assert Approval.objects.filter(ticket=ticket, approver=approver).exists()
 
 
 def test_approve_view_records_the_approval(mfa_client, agent, approver) -> None:  # type: ignore[no-untyped-def]
