@@ -9,7 +9,7 @@ from audit.models import AuditEvent
 from graphops import ledger, operations
 from graphops.models import GraphOperation, Kind, OpStatus
 from graphops.signals import operation_finished
-from tests.conftest import enrol_totp
+from tests.conftest import enrol_totp, sign_in
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -160,9 +160,10 @@ def test_retry_refuses_a_permanent_failure():
         operations.retry(operation, by=officer)
 
 
-def test_admin_lists_the_ledger_without_the_sealed_secret(admin_client, admin_user):
+def test_admin_lists_the_ledger_without_the_sealed_secret(client, admin_user):
     # given: a superuser past the MFA stage
     enrol_totp(admin_user)
+    admin_client = sign_in(client, admin_user)
     operation = _issued_tap(value="Secret-Tap-77")
     # when
     listing = admin_client.get("/admin/graphops/graphoperation/")
