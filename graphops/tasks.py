@@ -4,8 +4,8 @@
 An operation task carries only the row's id and hands it to ``runner.run``, which claims the row
 (PENDING → RUNNING) and only then calls Graph: a duplicate delivery, or a delivery before
 ``not_before``, is a no-op, which makes ``acks_late`` safe. No task returns anything (no result
-backend holds a value). Nothing imports this module but Celery's autodiscovery: operations are
-sent by name (``dispatch``).
+backend holds a value). No production module imports this one (Celery's autodiscovery does):
+operations are sent by name (``dispatch``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _operation_task(kind: Kind) -> Any:
         runner.run(operation_id)
 
     carry_out.__name__ = carry_out.__qualname__ = kind.value
-    carry_out.__doc__ = f"Carry out one {kind.label} operation (the ledger row's id)."
+    carry_out.__doc__ = f"Carry out one {kind.value} operation (the ledger row's id)."
     return shared_task(name=dispatch.task_name(kind), ignore_result=True)(carry_out)
 
 

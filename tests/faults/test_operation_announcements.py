@@ -22,6 +22,7 @@ from graphops.models import GraphOperation, Kind, OpStatus
 from tests.faults.conftest import (
     UPN,
     directory_facts,
+    in_background,
     tap_posts,
     verified_case,
     wait_for_ticket,
@@ -127,13 +128,15 @@ def test_worker_killed_after_the_commit_before_the_announcement_one_sweep_moves_
     with ticket_held(ticket) as held:
         worker = start_worker()
         first, worker_session = _announcing_first_step(held, ticket)
+        # (another worker starts meanwhile: nothing is queued for it to take)
+        starting = in_background(start_worker, 1)
         # when the worker dies right there (kill -9), before its announcement commits
         worker.kill()
     wait_until(lambda: not _session_alive(worker_session), what="the dead worker's session gone")
     # then the outcome is committed and owed, and nothing moved the case
     _stranded(ticket, first)
-    # when another worker runs the beat's announcement sweep, once
-    survivor = start_worker()
+    # when the other worker runs the beat's announcement sweep, once
+    [survivor] = starting.result()
     tasks.announce_unannounced.delay()
     # then the case moves on and completes, each step carried out once
     wait_for_ticket(ticket, Status.EXECUTED, Status.FAILED, timeout=60)
