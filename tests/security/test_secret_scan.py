@@ -228,7 +228,9 @@ class RedisMonitor:
 
     def _listen(self) -> None:
         try:
-            with redis.Redis.from_url(self.url).monitor() as monitor:
+            # No read timeout (redis-py's default is 5 s): a case may be quiet at Redis for
+            # longer than that, and stop() sends one more command to wake this reader.
+            with redis.Redis.from_url(self.url, socket_timeout=None).monitor() as monitor:
                 self._ready.set()
                 while not self._stop.is_set():
                     self.lines.append(monitor.connection.read_response(disable_decoding=True))
