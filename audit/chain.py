@@ -2,8 +2,17 @@
 
 ``hash = sha256(prev_hash + "\\n" + content)`` where ``content`` is the compact JSON array
 
+    ["rp-audit/2", created_at, action, outcome, actor_kind, actor_id, actor_label, actor_roles,
+     on_behalf_of_id, on_behalf_of_label, ticket_ref, data_text, pii_commitment]
+
+Every event written since the actor kind exists has one ("person", "system", "public"); an
+event from before has none (""), and its content is the first version's, unchanged:
+
     ["rp-audit/1", created_at, action, outcome, actor_id, actor_label, actor_roles,
      ticket_ref, data_text, pii_commitment]
+
+So the row says which form covers it, old rows verify as they always did, and blanking a new
+row's kind to pass it off as old breaks its hash (the version tag and the fields are hashed).
 
 ``created_at`` is UTC ISO 8601 with microseconds (``2026-11-27T15:23:00.123456+00:00``);
 ``data_text`` is the ``data`` JSON exactly as PostgreSQL renders the stored jsonb (``data::text``
@@ -21,6 +30,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
@@ -28,7 +38,8 @@ from django.db import connection
 if TYPE_CHECKING:
     from audit.models import AuditEvent
 
-VERSION = "rp-audit/1"
+VERSION_1 = "rp-audit/1"
+VERSION = "rp-audit/2"
 GENESIS_HASH = "0" * 64
 # Compact and ASCII-only: the same text from any language's JSON library.
 dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -39,26 +50,42 @@ def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
+@dataclass(frozen=True)
+class Actor:
+    """The hashed actor columns of one event."""
+
+    kind: str  # "" before rp-audit/2
+    id: int | None
+    label: str
+    roles: str
+    on_behalf_of_id: int | None = None
+    on_behalf_of_label: str = ""
+
+
 def content(
     created_at: str,
     action: str,
     outcome: str,
-    actor_id: int | None,
-    actor_label: str,
-    actor_roles: str,
+    actor: Actor,
     ticket_ref: str,
     data_text: str,
     pii_commitment: str,
 ) -> str:
+    if not actor.kind:
+        head = [VERSION_1, created_at, action, outcome, actor.id, actor.label, actor.roles]
+        return dumps([*head, ticket_ref, data_text, pii_commitment])
     return dumps(
         [
             VERSION,
             created_at,
             action,
             outcome,
-            actor_id,
-            actor_label,
-            actor_roles,
+            actor.kind,
+            actor.id,
+            actor.label,
+            actor.roles,
+            actor.on_behalf_of_id,
+            actor.on_behalf_of_label,
             ticket_ref,
             data_text,
             pii_commitment,
@@ -102,14 +129,23 @@ def jsonb_texts(*values: Any) -> list[str]:
         return list(cursor.fetchone())
 
 
+def event_actor(event: AuditEvent) -> Actor:
+    return Actor(
+        event.actor_kind,
+        event.actor_id,
+        event.actor_label,
+        event.actor_roles,
+        event.on_behalf_of_id,
+        event.on_behalf_of_label,
+    )
+
+
 def event_content(event: AuditEvent, data_text: str | None = None) -> str:
     return content(
         iso(event.created_at),
         event.action,
         event.outcome,
-        event.actor_id,
-        event.actor_label,
-        event.actor_roles,
+        event_actor(event),
         event.ticket_ref,
         jsonb_texts(event.data)[0] if data_text is None else data_text,
         event.pii_commitment,

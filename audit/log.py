@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -17,9 +17,17 @@ from django.utils import timezone
 
 from audit import chain
 from audit.actions import Action
-from audit.models import AuditEvent, Outcome
+from audit.models import ActorKind, AuditEvent, Outcome
 
 GENESIS_HASH = chain.GENESIS_HASH
+# ``actor=log.SYSTEM``: the portal itself acts (a worker, a beat sweep, a command), usually
+# ``on_behalf_of`` the person whose request it carries out. ``actor=log.PUBLIC``: someone not
+# signed in, when the event must not carry their request's address (IP, user agent).
+SYSTEM: Literal[ActorKind.SYSTEM] = ActorKind.SYSTEM
+PUBLIC: Literal[ActorKind.PUBLIC] = ActorKind.PUBLIC
+Actor: TypeAlias = (
+    AbstractBaseUser | AnonymousUser | Literal[ActorKind.SYSTEM, ActorKind.PUBLIC] | None
+)
 # Any constant works; it names the one lock that serializes appends to the chain.
 _CHAIN_LOCK_KEY = 0x52504155  # "RPAU"
 siem_logger = logging.getLogger("audit.siem")
@@ -83,11 +91,31 @@ def _clean(value: Any, *, where: str) -> Any:
     return _text(str(value))
 
 
-def _actor_fields(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, Any]:
-    if actor is None or not actor.is_authenticated:
-        return {"actor_id": None, "actor_label": "", "actor_roles": ""}
-    roles = ",".join(sorted(actor.groups.values_list("name", flat=True)))  # type: ignore[attr-defined]
-    return {"actor_id": actor.pk, "actor_label": actor.get_username(), "actor_roles": roles}
+def _actor_fields(
+    actor: Actor, *, request: HttpRequest | None, on_behalf_of: AbstractBaseUser | None
+) -> dict[str, Any]:
+    """The actor columns. Nobody named and no request: the system (a worker, a beat task, a
+    command). Nobody signed in behind a request: the public."""
+    if actor is None and request is not None:
+        actor = getattr(request, "user", None)
+    fields: dict[str, Any] = {"actor_id": None, "actor_label": "", "actor_roles": ""}
+    if actor is SYSTEM or (actor is None and request is None):
+        kind = ActorKind.SYSTEM
+    elif actor is PUBLIC or actor is None or not actor.is_authenticated:
+        kind = ActorKind.PUBLIC
+    else:
+        roles = ",".join(sorted(actor.groups.values_list("name", flat=True)))  # type: ignore[attr-defined]
+        fields = {"actor_id": actor.pk, "actor_label": actor.get_username(), "actor_roles": roles}
+        kind = ActorKind.PERSON
+    behalf = on_behalf_of if on_behalf_of is not None and on_behalf_of.is_authenticated else None
+    if behalf is not None and kind != ActorKind.SYSTEM:
+        raise ValueError("on_behalf_of names the person behind a system action only.")
+    return {
+        **fields,
+        "actor_kind": kind.value,
+        "on_behalf_of_id": behalf.pk if behalf is not None else None,
+        "on_behalf_of_label": _text(behalf.get_username()) if behalf is not None else "",
+    }
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -111,7 +139,8 @@ def _request_fields(request: HttpRequest | None) -> dict[str, Any]:
 def record(
     action: Action,
     *,
-    actor: AbstractBaseUser | AnonymousUser | None = None,
+    actor: Actor = None,
+    on_behalf_of: AbstractBaseUser | None = None,
     request: HttpRequest | None = None,
     ticket_ref: str = "",
     subject: str = "",
@@ -122,7 +151,11 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain; ``action`` is an ``audit.actions.Action`` member.
 
-    Call it inside the transaction of the change it records, so both commit or neither does.
+    ``actor`` is the signed-in person (default: the request's user), ``SYSTEM`` for what the
+    portal does by itself — with ``on_behalf_of`` the person whose request it carries out, when
+    known — or ``PUBLIC`` for someone not signed in; with neither an actor nor a request the
+    event is the system's. Call it inside the transaction of the change it records, so both
+    commit or neither does.
     Appends are serialized by a transaction-scoped advisory lock held until that transaction
     ends: concurrent writers queue instead of forking the chain. ``subject``, ``reason``, the
     request's IP and user agent and ``personal`` are personal data, redactable by the retention
@@ -133,8 +166,7 @@ def record(
     """
     if not isinstance(action, Action):
         raise UnknownAction(f"Audit actions are audit.actions.Action members, not {action!r}.")
-    if actor is None and request is not None:
-        actor = getattr(request, "user", None)
+    actor_fields = _actor_fields(actor, request=request, on_behalf_of=on_behalf_of)
     # The hash covers PostgreSQL's rendering of the stored jsonb (audit.chain); ask for it
     # before taking the lock.
     data_text, personal_text = chain.jsonb_texts(
@@ -157,7 +189,7 @@ def record(
             personal=json.loads(personal_text),
             pii_salt=secrets.token_hex(16),
             prev_hash=last or GENESIS_HASH,
-            **_actor_fields(actor),
+            **actor_fields,
             **_request_fields(request),
         )
         event.pii_commitment = chain.event_commitment(event, personal_text)
@@ -188,6 +220,9 @@ def siem_line(event: AuditEvent) -> str:
         "actor_id": event.actor_id,
         "actor": event.actor_label,
         "actor_roles": event.actor_roles,
+        "actor_kind": event.actor_kind,
+        "on_behalf_of_id": event.on_behalf_of_id,
+        "on_behalf_of": event.on_behalf_of_label,
         "ticket": event.ticket_ref,
         "data": event.data,
         "data_text": data_text,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pgtrigger
 from django.db import models
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 # Columns that never change once written (all but "id" are covered by the hash; see
 # audit.chain.canonical).
@@ -22,6 +24,9 @@ FROZEN_COLUMNS = (
     "actor_id",
     "actor_label",
     "actor_roles",
+    "actor_kind",
+    "on_behalf_of_id",
+    "on_behalf_of_label",
     "ticket_ref",
     "data",
     "pii_commitment",
@@ -46,6 +51,15 @@ class Outcome(models.TextChoices):
     DENIED = "denied", "denied"
 
 
+class ActorKind(models.TextChoices):
+    """Who did it: a signed-in person, the portal itself (worker, beat, command), or someone
+    not signed in (a requester, a link's holder). Events before rp-audit/2 have none ("")."""
+
+    PERSON = "person", _("Person")
+    SYSTEM = "system", _("System")
+    PUBLIC = "public", _("Not signed in")
+
+
 class AuditEvent(models.Model):
     created_at = models.DateTimeField(db_index=True)
     action = models.CharField(max_length=64, db_index=True)
@@ -55,6 +69,11 @@ class AuditEvent(models.Model):
     actor_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     actor_label = models.CharField(max_length=254, blank=True, db_index=True)
     actor_roles = models.CharField(max_length=200, blank=True)
+    # "" only on events written before these columns existed (their hash is rp-audit/1).
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices, blank=True, default="")
+    # For a system action, the person whose request it carries out (a snapshot, as the actor).
+    on_behalf_of_id = models.BigIntegerField(null=True, blank=True)
+    on_behalf_of_label = models.CharField(max_length=254, blank=True, db_index=True)
     ticket_ref = models.CharField(max_length=32, blank=True, db_index=True)
     data = models.JSONField(default=dict, blank=True)
     pii_commitment = models.CharField(max_length=64, default="")
@@ -97,6 +116,17 @@ class AuditEvent(models.Model):
     @property
     def is_redacted(self) -> bool:
         return self.redacted_at is not None
+
+    @property
+    def who(self) -> str:
+        """The actor as an auditor reads it: "alice", "System (on behalf of alice)", …"""
+        if self.actor_kind == ActorKind.SYSTEM:
+            if self.on_behalf_of_label:
+                return gettext("System (on behalf of %(name)s)") % {"name": self.on_behalf_of_label}
+            return gettext("System")
+        if self.actor_kind == ActorKind.PUBLIC and not self.actor_label:
+            return gettext("Not signed in")
+        return self.actor_label
 
 
 class AuditAnchor(models.Model):

@@ -143,7 +143,8 @@ def _sod_refusals(p: dict[str, object]) -> int:
 
 def _privileged_taps(p: dict[str, object]) -> list[PrivilegedTap]:
     rows = _fetch(
-        "SELECT t.ticket_ref, t.created_at, t.actor_label FROM audit_auditevent t"
+        "SELECT t.ticket_ref, t.created_at, coalesce(nullif(t.actor_label, ''),"
+        " t.on_behalf_of_label) FROM audit_auditevent t"
         " WHERE t.action = %(tap)s AND t.outcome = 'success'"
         "   AND t.created_at >= %(start)s AND t.created_at < %(end)s"
         "   AND (t.data->>'privileged' = 'true' OR (t.ticket_ref <> '' AND EXISTS ("

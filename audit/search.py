@@ -8,14 +8,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django import forms
-from django.db.models import QuerySet, Subquery, TextField
+from django.db.models import Q, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audit import chain
 from audit.actions import Action
-from audit.models import AuditEvent, Outcome
+from audit.models import ActorKind, AuditEvent, Outcome
 
 PAGE_SIZE = 50
 
@@ -24,6 +24,7 @@ PAGE_SIZE = 50
 class EventFilter:
     account: str = ""
     staff: str = ""
+    actor_kind: str = ""
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     action: str = ""
@@ -40,7 +41,15 @@ class EventFilter:
 
 class EventFilterForm(forms.Form):
     account = forms.CharField(label=_("Account (UPN)"), required=False, max_length=254)
-    staff = forms.CharField(label=_("Staff member (username)"), required=False, max_length=254)
+    staff = forms.CharField(
+        label=_("Staff member (username)"),
+        required=False,
+        max_length=254,
+        help_text=_("Their own actions and the system's on their behalf"),
+    )
+    actor_kind = forms.ChoiceField(
+        label=_("Done by"), required=False, choices=[("", _("anyone")), *ActorKind.choices]
+    )
     date_from = forms.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -74,6 +83,7 @@ class EventFilterForm(forms.Form):
         return EventFilter(
             account=data["account"].strip(),
             staff=data["staff"].strip(),
+            actor_kind=data["actor_kind"],
             date_from=data["date_from"],
             date_to=data["date_to"],
             action=data["action"].strip(),
@@ -107,7 +117,9 @@ def filter_events(f: EventFilter) -> QuerySet[AuditEvent]:
     if f.account:
         events = events.filter(subject__in={f.account, f.account.lower()})
     if f.staff:
-        events = events.filter(actor_label=f.staff)
+        events = events.filter(Q(actor_label=f.staff) | Q(on_behalf_of_label=f.staff))
+    if f.actor_kind:
+        events = events.filter(actor_kind=f.actor_kind)
     if f.date_from:
         start = _day_start(f.date_from)
         events = events.filter(created_at__gte=start, id__gte=_first_id_from(start))
@@ -145,6 +157,9 @@ EXPORT_COLUMNS = (
     "actor_id",
     "actor",
     "actor_roles",
+    "actor_kind",
+    "on_behalf_of_id",
+    "on_behalf_of",
     "ticket",
     "account",
     "reason",
@@ -174,6 +189,9 @@ def export_rows(f: EventFilter) -> Iterator[dict[str, Any]]:
             "actor_id",
             "actor_label",
             "actor_roles",
+            "actor_kind",
+            "on_behalf_of_id",
+            "on_behalf_of_label",
             "ticket_ref",
             "subject",
             "reason",
@@ -190,7 +208,7 @@ def export_rows(f: EventFilter) -> Iterator[dict[str, Any]]:
     for row in rows.iterator(chunk_size=2000):
         values = list(row)
         values[1] = chain.iso(values[1])
-        values[15] = values[15] is not None
+        values[18] = values[18] is not None
         yield dict(zip(EXPORT_COLUMNS, values, strict=True))
 
 

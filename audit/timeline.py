@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from audit import actions
 from audit.actions import Action
-from audit.models import AuditEvent
+from audit.models import ActorKind, AuditEvent
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,11 @@ _GRAPH_DID = (*actions.GRAPH_OUTCOMES, Action.GRAPH_TAP_REVEALED)
 
 
 def _who(event: AuditEvent) -> str:
-    return event.actor_label or str(event.personal.get("name") or event.personal.get("manager", ""))
+    """The actor; for someone not signed in, the name they gave (a manager's link), if any."""
+    if event.actor_kind == ActorKind.SYSTEM or event.actor_label:
+        return event.who
+    named = str(event.personal.get("name") or event.personal.get("manager", ""))
+    return named or (event.who if event.actor_kind else "")
 
 
 def _graph_how(event: AuditEvent) -> str:

@@ -29,7 +29,8 @@ SELECT id,
        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
        action, outcome, actor_id, actor_label, actor_roles, ticket_ref, data::text,
        pii_commitment, prev_hash, hash, redacted_at IS NOT NULL,
-       subject, reason, ip, user_agent, personal::text, pii_salt
+       subject, reason, ip, user_agent, personal::text, pii_salt,
+       actor_kind, on_behalf_of_id, on_behalf_of_label
   FROM audit_auditevent
  WHERE id BETWEEN %s AND %s
  ORDER BY id
@@ -85,10 +86,12 @@ def _check_row(row: tuple, prev: str, refs: set[str], before: str) -> str | None
     _, ts, action, outcome, actor_id, label, roles, ref, data, commit, prev_hash, stored = row[:12]
     if prev_hash != prev:
         return _unlinked(prev_hash, prev)
-    body = chain.content(ts, action, outcome, actor_id, label, roles, ref, data, commit)
+    kind, behalf_id, behalf_label = row[19:]
+    actor = chain.Actor(kind, actor_id, label, roles, behalf_id, behalf_label)
+    body = chain.content(ts, action, outcome, actor, ref, data, commit)
     if chain.link(prev_hash, body) != stored:
         return "its content does not match its hash (the row was changed)"
-    redacted, subject, reason, ip, user_agent, personal, salt = row[12:]
+    redacted, subject, reason, ip, user_agent, personal, salt = row[12:19]
     if redacted:
         if not (ref in refs if ref else ts < before):
             return "its personal data is blank but no recorded purge covers it"
@@ -100,13 +103,18 @@ def _check_row(row: tuple, prev: str, refs: set[str], before: str) -> str | None
 def _scan(batch: list[tuple], prev: str, refs: set[str], before: str) -> int:  # type: ignore[type-arg]
     """Index of the first bad row in ``batch`` (or len(batch)). The hot loop: everything it
     calls is bound to a local name, and it builds the same bytes as audit.chain, inline."""
-    sha256, dumps, version = hashlib.sha256, chain.dumps, chain.VERSION
+    sha256, dumps, version, v1 = hashlib.sha256, chain.dumps, chain.VERSION, chain.VERSION_1
     for index, row in enumerate(batch):
         (_, ts, action, outcome, actor_id, label, roles, ref, data, commit, prev_hash, stored,
-         redacted, subject, reason, ip, user_agent, personal, salt) = row  # fmt: skip
+         redacted, subject, reason, ip, user_agent, personal, salt,
+         kind, behalf_id, behalf_label) = row  # fmt: skip
         if prev_hash != prev:
             return index
-        body = dumps([version, ts, action, outcome, actor_id, label, roles, ref, data, commit])
+        if kind:
+            body = dumps([version, ts, action, outcome, kind, actor_id, label, roles,
+                          behalf_id, behalf_label, ref, data, commit])  # fmt: skip
+        else:
+            body = dumps([v1, ts, action, outcome, actor_id, label, roles, ref, data, commit])
         if sha256(f"{prev_hash}\n{body}".encode()).hexdigest() != stored:
             return index
         if redacted:

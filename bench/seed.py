@@ -220,6 +220,9 @@ class Event:
     reason: str = ""
     personal: dict[str, Any] | None = None
     outcome: str = "success"
+    # audit.models.ActorKind: a person when ``actor`` is set, else the system or the public.
+    kind: str = "system"
+    on_behalf_of: Person | None = None
 
 
 def _uuid(number: int, salt: int) -> str:
@@ -234,7 +237,7 @@ def _lifecycle(ticket: int, step: int, people: dict[str, Person]) -> Event:
         case 0:
             wh = ("lost", "stolen", "broken", "replaced", "number_changed", "other")[ticket % 6]
             data = {"what_happened": wh, "urgency": "normal", "duplicate_of": "", "language": "en"}
-            return Event("ticket.submitted", None, data)
+            return Event("ticket.submitted", None, data, kind="public")
         case 1:
             data = {"operation_id": op, "kind": "directory_lookup", "params": {}}
             return Event("graph.requested", None, data)
@@ -263,6 +266,7 @@ def _lifecycle(ticket: int, step: int, people: dict[str, Person]) -> Event:
                 None,
                 {"routed_to_security": False},
                 personal={"recipients": [MANAGER_UPN]},
+                on_behalf_of=agent,
             )
         case 7:
             data = {"routed_to_security": False}
@@ -298,9 +302,9 @@ def _check_renderings(people: dict[str, Person]) -> None:
 
 
 _COPY = (
-    "COPY audit_auditevent (created_at, action, outcome, actor_id, actor_label, actor_roles,"
-    " ticket_ref, data, pii_commitment, subject, reason, ip, user_agent, personal, pii_salt,"
-    " prev_hash, hash) FROM STDIN"
+    "COPY audit_auditevent (created_at, action, outcome, actor_kind, actor_id, actor_label,"
+    " actor_roles, on_behalf_of_id, on_behalf_of_label, ticket_ref, data, pii_commitment,"
+    " subject, reason, ip, user_agent, personal, pii_salt, prev_hash, hash) FROM STDIN"
 )
 
 
@@ -330,14 +334,18 @@ def _rows(first: int, last: int, prev: str, people: dict[str, Person]) -> Iterat
         salt = salts[i : i + 32]
         pii = dumps([subject, event.reason, ip, agent_string, personal_text])
         commit = sha256(f"{salt}\n{pii}".encode()).hexdigest()
-        who = event.actor
+        who, behalf = event.actor, event.on_behalf_of
         actor_id, label, roles = (who.pk, who.username, who.roles) if who else (None, "", "")
+        kind = "person" if who else event.kind
+        behalf_id, behalf_label = (behalf.pk, behalf.username) if behalf else (None, "")
         action, outcome = event.action, event.outcome
-        body = dumps([version, ts, action, outcome, actor_id, label, roles, ref, data_text, commit])
+        body = dumps([version, ts, action, outcome, kind, actor_id, label, roles,
+                      behalf_id, behalf_label, ref, data_text, commit])  # fmt: skip
         digest = sha256(f"{prev}\n{body}".encode()).hexdigest()
         yield (
-            ts, event.action, event.outcome, actor_id, label, roles, ref, data_text, commit,
-            subject, event.reason, ip, agent_string, personal_text, salt, prev, digest,
+            ts, event.action, event.outcome, kind, actor_id, label, roles, behalf_id,
+            behalf_label, ref, data_text, commit, subject, event.reason, ip, agent_string,
+            personal_text, salt, prev, digest,
         )  # fmt: skip
         prev = digest
 

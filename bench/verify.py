@@ -20,7 +20,8 @@ SELECT id,
        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
        action, outcome, actor_id, actor_label, actor_roles, ticket_ref, data::text,
        pii_commitment, prev_hash, hash, redacted_at IS NOT NULL,
-       subject, reason, ip, user_agent, personal::text, pii_salt
+       subject, reason, ip, user_agent, personal::text, pii_salt,
+       actor_kind, on_behalf_of_id, on_behalf_of_label
   FROM audit_auditevent
  ORDER BY id
 """

@@ -113,6 +113,8 @@ def _count_failure(operation_id: uuid.UUID | str, *, error: str) -> None:
     )
     log.record(
         Action.GRAPH_ANNOUNCE_FAILED,
+        actor=log.SYSTEM,
+        on_behalf_of=operation.requested_by,
         ticket_ref=operation.correlation[:32],
         subject=operation.target_upn,
         outcome=Outcome.FAILURE,

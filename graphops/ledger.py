@@ -80,7 +80,8 @@ def _audit(operation: GraphOperation, *, outcome: str, reason: str = "") -> None
         data["privileged"] = bool(operation.result["is_privileged"])
     log.record(
         actions.graph_action(operation.kind),
-        actor=operation.requested_by,
+        actor=log.SYSTEM,
+        on_behalf_of=operation.requested_by,
         ticket_ref=operation.correlation[:32],
         subject=operation.target_upn,
         reason=reason,

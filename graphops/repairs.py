@@ -124,6 +124,8 @@ def _requeue_removal(operation: GraphOperation, *, now: dt.datetime) -> int:
     )
     log.record(
         Action.GRAPH_RETRY,
+        actor=log.SYSTEM,
+        on_behalf_of=operation.requested_by,
         ticket_ref=operation.correlation[:32],
         subject=operation.target_upn,
         reason="automatic: a Conditional Access exclusion must not outlive its window",

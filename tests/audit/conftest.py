@@ -53,6 +53,7 @@ def completed_case(db, agent, approver):  # type: ignore[no-untyped-def]
     upn = "mario.rossi@contoso.example"
     log.record(
         Action.TICKET_SUBMITTED,
+        actor=log.PUBLIC,
         ticket_ref=ref,
         subject=upn,
         reason="Phone stolen on the train",
@@ -70,6 +71,7 @@ def completed_case(db, agent, approver):  # type: ignore[no-untyped-def]
     )
     log.record(
         Action.MANAGER_CONFIRMED,
+        actor=log.PUBLIC,
         ticket_ref=ref,
         subject=upn,
         personal={"manager": "anna.bianchi@contoso.example"},
@@ -84,7 +86,8 @@ def completed_case(db, agent, approver):  # type: ignore[no-untyped-def]
     )
     log.record(
         Action.GRAPH_ISSUE_TAP,
-        actor=approver,
+        actor=log.SYSTEM,
+        on_behalf_of=approver,
         ticket_ref=ref,
         subject=upn,
         data={
@@ -95,6 +98,12 @@ def completed_case(db, agent, approver):  # type: ignore[no-untyped-def]
             "graph_request_ids": ["5b0c7a52-1111-4222-8333-444455556666"],
         },
     )
-    log.record(Action.GRAPH_TAP_REVEALED, ticket_ref=ref, subject=upn, data={"operation_id": "41"})
+    log.record(
+        Action.GRAPH_TAP_REVEALED,
+        actor=log.PUBLIC,
+        ticket_ref=ref,
+        subject=upn,
+        data={"operation_id": "41"},
+    )
     log.record(Action.TICKET_RESTORED, ticket_ref=ref, subject=upn)
     return ref

@@ -47,6 +47,9 @@ def test_orm_delete_of_an_event_is_refused(some_events) -> None:  # type: ignore
         "data = '{}'::jsonb",
         "created_at = now()",
         "actor_label = 'someone'",
+        "actor_kind = 'person'",
+        "on_behalf_of_id = 1",
+        "on_behalf_of_label = 'someone'",
         "subject = 'someone.else@contoso.example'",
         "reason = ''",
         "redacted_at = now()",  # a "redaction" that leaves the values in place

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.test import RequestFactory
 
@@ -119,19 +121,15 @@ def test_siem_line_is_one_json_object_per_event_after_commit(
     assert payload["id"] == event.pk and payload["action"] == "ticket.approved"
     assert payload["ticket"] == "RP-9" and payload["data"] == {"k": 1}
     assert payload["hash"] == event.hash and payload["prev_hash"] == event.prev_hash
-    # and a SIEM can recompute the hash from the line alone
-    body = chain.content(
-        payload["time"],
-        payload["action"],
-        payload["outcome"],
-        payload["actor_id"],
-        payload["actor"],
-        payload["actor_roles"],
-        payload["ticket"],
-        payload["data_text"],
-        payload["pii_commitment"],
-    )
-    assert chain.link(payload["prev_hash"], body) == payload["hash"]
+    # and a SIEM can recompute the hash from the line alone, as docs/AUDIT.md tells it to
+    assert payload["actor_kind"] == "system" and payload["on_behalf_of_id"] is None
+    fields = [payload["time"], payload["action"], payload["outcome"], payload["actor_kind"]]
+    fields += [payload["actor_id"], payload["actor"], payload["actor_roles"]]
+    fields += [payload["on_behalf_of_id"], payload["on_behalf_of"], payload["ticket"]]
+    content = ["rp-audit/2", *fields, payload["data_text"], payload["pii_commitment"]]
+    body = json.dumps(content, separators=(",", ":"))
+    digest = hashlib.sha256(f"{payload['prev_hash']}\n{body}".encode()).hexdigest()
+    assert digest == payload["hash"]
     personal = [payload[k] for k in ("subject", "reason", "ip", "user_agent", "personal_text")]
     assert chain.commitment(payload["pii_salt"], *personal) == payload["pii_commitment"]
 
@@ -194,3 +192,49 @@ def test_record_stores_the_members_value(db) -> None:  # type: ignore[no-untyped
     fresh = AuditEvent.objects.get(pk=event.pk)
     assert type(fresh.action) is str and fresh.action == "ticket.closed"
     assert chain.event_hash(fresh) == fresh.hash
+
+
+# --- who acted ----------------------------------------------------------------------------
+
+
+def test_record_names_the_signed_in_person_as_a_person(agent) -> None:  # type: ignore[no-untyped-def]
+    event = log.record(Action.TICKET_CLAIMED, actor=agent, ticket_ref="RP-1")
+    assert (event.actor_kind, event.actor_label, event.who) == ("person", "agent", "agent")
+    assert event.on_behalf_of_id is None and event.on_behalf_of_label == ""
+
+
+def test_record_names_the_system_and_the_person_it_acts_for(approver) -> None:  # type: ignore[no-untyped-def]
+    # given a worker recording what it did for the approver's request
+    event = log.record(
+        Action.GRAPH_REVOKE_SESSIONS, actor=log.SYSTEM, on_behalf_of=approver, ticket_ref="RP-1"
+    )
+    # then the system did it, for the approver — not the approver
+    fresh = AuditEvent.objects.get(pk=event.pk)
+    assert (fresh.actor_kind, fresh.actor_id, fresh.actor_label) == ("system", None, "")
+    assert (fresh.on_behalf_of_id, fresh.on_behalf_of_label) == (approver.pk, "approver")
+    assert fresh.who == "System (on behalf of approver)"
+    assert chain.event_hash(fresh) == fresh.hash
+
+
+def test_record_without_anyone_is_the_systems(db) -> None:  # type: ignore[no-untyped-def]
+    # given a beat task, with neither a person nor a request
+    event = log.record(Action.AUDIT_RETENTION_PURGED)
+    assert (event.actor_kind, event.who) == ("system", "System")
+
+
+def test_record_for_someone_not_signed_in_is_the_publics(db) -> None:  # type: ignore[no-untyped-def]
+    # given a visitor's request, and a count that must not carry their address
+    request = RequestFactory().get("/", REMOTE_ADDR="10.1.2.3")
+    request.user = AnonymousUser()
+    through_request = log.record(Action.LINK_USED, request=request)
+    without_address = log.record(Action.TRIAGE_DEFLECTED, actor=log.PUBLIC)
+    # then both are the public's; only the first has an address
+    assert through_request.actor_kind == without_address.actor_kind == "public"
+    assert without_address.who == "Not signed in" and without_address.ip == ""
+    assert through_request.ip == "10.1.2.3"
+
+
+def test_record_refuses_on_behalf_of_for_a_person(agent, approver) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="system action"):
+        log.record(Action.TICKET_CLAIMED, actor=agent, on_behalf_of=approver)
+    assert not AuditEvent.objects.exists()

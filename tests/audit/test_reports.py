@@ -22,7 +22,13 @@ def month(agent, approver):  # type: ignore[no-untyped-def]
     log.record(Action.DIRECTORY_CHECKED, ticket_ref="RP-A", data={"privileged": True})
     log.record(Action.IDENTITY_VERIFIED, actor=agent, ticket_ref="RP-A", data={"method": "video"})
     log.record(Action.TICKET_APPROVED, actor=approver, ticket_ref="RP-A")
-    log.record(Action.GRAPH_ISSUE_TAP, ticket_ref="RP-A", data={"kind": "issue_tap"})
+    log.record(
+        Action.GRAPH_ISSUE_TAP,
+        actor=log.SYSTEM,
+        on_behalf_of=approver,
+        ticket_ref="RP-A",
+        data={"kind": "issue_tap"},
+    )
     log.record(Action.TICKET_RESTORED, ticket_ref="RP-A")
     # RP-B: the same person verified and approved (the exception the report must show)
     log.record(
@@ -64,7 +70,8 @@ def test_dashboard_figures_match_the_events(month) -> None:  # type: ignore[no-u
     low, high = sorted(durations)
     assert board.restoration.p90.total_seconds() == round(low + 0.9 * (high - low))
     assert board.sod_exceptions == ["RP-B"] and board.sod_refusals == 1
-    assert [t.ticket_ref for t in board.privileged_taps] == ["RP-A"]
+    # the worker issued it; the report names the person it did so for
+    assert [(t.ticket_ref, t.actor) for t in board.privileged_taps] == [("RP-A", "approver")]
 
 
 def test_dashboard_of_an_empty_trail_is_all_zeros(db) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from io import StringIO
 
 import pytest
@@ -125,3 +127,78 @@ def test_verify_chain_reads_only(some_events, django_assert_max_num_queries) -> 
     with django_assert_max_num_queries(12):
         report = verify_chain()
     assert report.ok and report.checked == 6
+
+
+# --- events written before the actor kind (rp-audit/1) --------------------------------------
+
+
+def _legacy_event(prev_hash: str, n: int) -> AuditEvent:
+    """An event exactly as the code before rp-audit/2 wrote it: no actor kind, the first form."""
+    created_at = timezone.now()
+    data_text, personal_text = chain.jsonb_texts({"n": n}, {})
+    salt = f"{n:032d}"
+    pii = json.dumps([f"user{n}@contoso.example", "", "", "", personal_text], separators=(",", ":"))
+    commitment = hashlib.sha256(f"{salt}\n{pii}".encode()).hexdigest()
+    content = ["rp-audit/1", chain.iso(created_at), "ticket.claimed", "success", 7, "agent"]
+    content += ["agent", f"RP-L{n}", data_text, commitment]
+    body = json.dumps(content, separators=(",", ":"))
+    event = AuditEvent(
+        created_at=created_at,
+        action="ticket.claimed",
+        actor_id=7,
+        actor_label="agent",
+        actor_roles="agent",
+        ticket_ref=f"RP-L{n}",
+        data={"n": n},
+        subject=f"user{n}@contoso.example",
+        pii_salt=salt,
+        pii_commitment=commitment,
+        prev_hash=prev_hash,
+        hash=hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest(),
+    )
+    event.save(force_insert=True)
+    return event
+
+
+@pytest.fixture
+def legacy_then_new(db, approver) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
+    """Three events from before the actor kind, then new ones of every kind."""
+    events = [_legacy_event(chain.GENESIS_HASH, 0)]
+    for n in (1, 2):
+        events.append(_legacy_event(events[-1].hash, n))
+    events.append(log.record(Action.TICKET_APPROVED, actor=approver, ticket_ref="RP-N"))
+    system = {"actor": log.SYSTEM, "on_behalf_of": approver}
+    events.append(log.record(Action.GRAPH_ISSUE_TAP, **system, ticket_ref="RP-N"))
+    events.append(log.record(Action.LINK_USED, actor=log.PUBLIC, ticket_ref="RP-N"))
+    return events
+
+
+def test_verify_accepts_events_from_before_the_actor_kind_and_after(legacy_then_new) -> None:  # type: ignore[no-untyped-def]
+    # given (fixture) / when
+    report = verify_chain()
+    # then both forms check, in one chain
+    assert report.ok, report.broken
+    assert report.checked == 6
+    assert [e.actor_kind for e in AuditEvent.objects.order_by("id")] == [
+        "", "", "", "person", "system", "public"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("index", "assignment"),
+    [
+        (4, "actor_kind = ''"),  # a system action passed off as written before the kind
+        (4, "on_behalf_of_label = 'security'"),
+        (4, "on_behalf_of_id = NULL"),
+        (3, "actor_kind = 'system'"),  # a person's action passed off as the system's
+        (1, "actor_kind = 'system'"),  # an old event given a kind
+    ],
+)
+def test_verify_notices_a_changed_actor(legacy_then_new, tamper, index, assignment) -> None:  # type: ignore[no-untyped-def]
+    # given one event's actor columns edited with the trigger off
+    target = legacy_then_new[index].pk
+    tamper(f"UPDATE audit_auditevent SET {assignment} WHERE id = %s", [target])  # noqa: S608
+    # when / then the break is at exactly that event
+    report = verify_chain()
+    assert report.broken is not None and report.broken.event_id == target
+    assert "does not match its hash" in report.broken.problem

@@ -172,3 +172,22 @@ def test_admin_lists_the_ledger_without_the_sealed_secret(client, admin_user):
     assert listing.status_code == 200 and operation.target_upn in listing.content.decode()
     assert detail.status_code == 200
     assert operation.secret_ciphertext not in detail.content.decode()
+
+
+def test_the_workers_outcome_is_the_systems_on_behalf_of_who_asked():
+    # given a manager's containment request (revoke sessions), carried out by the worker
+    manager = UserFactory(username="anna.bianchi")
+    operation = operations.request_operation(
+        Kind.REVOKE_SESSIONS, target_upn=UPN, correlation="RP-T000002", requested_by=manager
+    )
+    claimed = ledger.claim(str(operation.pk))
+    assert claimed is not None
+    # when the worker records the outcome
+    ledger.succeed(claimed, success=ledger.Success(result={}, request_ids=["r1"]))
+    # then the request is the manager's, the revocation the system's on the manager's behalf
+    asked = AuditEvent.objects.get(action="graph.requested")
+    done = AuditEvent.objects.get(action="graph.revoke_sessions")
+    assert (asked.actor_kind, asked.actor_label) == ("person", "anna.bianchi")
+    assert (done.actor_kind, done.actor_id, done.actor_label) == ("system", None, "")
+    assert (done.on_behalf_of_id, done.on_behalf_of_label) == (manager.pk, "anna.bianchi")
+    assert done.who == "System (on behalf of anna.bianchi)"

@@ -55,7 +55,7 @@ def triage_answer(
             return target
     count_deflection(target)
     if target != TriagePath.REQUEST_FORM:
-        log.record(Action.TRIAGE_DEFLECTED, data={"path": target.value})
+        log.record(Action.TRIAGE_DEFLECTED, actor=log.PUBLIC, data={"path": target.value})
     return target
 
 

@@ -81,6 +81,8 @@ def _send_manager_link(ticket: Ticket, verification: Verification) -> None:
     }
     log.record(
         Action.MANAGER_LINK_SENT,
+        actor=log.SYSTEM,
+        on_behalf_of=verification.verified_by,
         ticket_ref=ticket.reference,
         subject=ticket.upn,
         data={"routed_to_security": confirmation.routed_to_security},

@@ -187,6 +187,8 @@ def _record_step_failure(ticket: Ticket, step: RecoveryStep, op: GraphOperation)
     ticket = _move(ticket, from_=[Status.EXECUTING], to=Status.FAILED)
     log.record(
         Action.EXECUTION_FAILED,
+        actor=log.SYSTEM,
+        on_behalf_of=op.requested_by,
         ticket_ref=ticket.reference,
         subject=ticket.upn,
         reason=op.error_message[:500],
