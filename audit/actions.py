@@ -44,12 +44,14 @@ class Action(models.TextChoices):
     # A client IP reached the limit of failed link attempts: one per IP and window.
     # data: {"purpose": ..., "rate": "20/h"}
     LINK_THROTTLED = "link.throttled", _("Link attempts throttled")
-    # The "a recovery was requested" mail to the account holder or the manager of record (the
-    # outbox, tickets.intake.notices): sent, one attempt failed (retried later), or given up.
-    # data: {"recipient": "account" | "manager", "attempt": n, "error": class (failures)}
-    NOTICE_SENT = "notice.sent", _("Recovery notice mailed")
-    NOTICE_FAILED = "notice.send_failed", _("Recovery notice not sent (will retry)")
-    NOTICE_ABANDONED = "notice.abandoned", _("Recovery notice given up")
+    # A mail of the outbox (tickets.outbox: the "a recovery was requested" notices, security
+    # alerts, the executed notice, the alternate contact's reference): sent, one attempt failed
+    # (retried later), or given up. Stored as notice.*: the intake notices were the outbox's
+    # first mails, and a value never changes. data: {"mail_id", "kind", "recipient": "account"
+    # | "manager" (notices), "attempt": n, "error": class (failures)}; personal: {"to": [...]}
+    MAIL_SENT = "notice.sent", _("Mail sent")
+    MAIL_FAILED = "notice.send_failed", _("Mail not sent (will retry)")
+    MAIL_ABANDONED = "notice.abandoned", _("Mail given up")
     # The directory facts of an account were shown to a staff member.
     DIRECTORY_VIEWED = "directory.viewed", _("Directory data viewed")
     # data: {"privileged": bool} — what the directory said; reports read the flag.
@@ -61,8 +63,10 @@ class Action(models.TextChoices):
     TICKET_RELEASED = "ticket.released", _("Ticket released")
     # data: {"method": "video" | "in_person" | "callback" | ...}
     IDENTITY_VERIFIED = "ticket.identity_verified", _("Identity verified")
-    # The manager confirmed (through their link) or declined. personal: {"manager": upn}
+    # The manager's confirmation link left (the outbox's mail of kind manager_link; its failed
+    # attempts are MAIL_FAILED). data as MAIL_SENT's plus {"routed_to_security": bool}
     MANAGER_LINK_SENT = "ticket.manager_link_sent", _("Confirmation link sent to the manager")
+    # The manager confirmed (through their link) or declined. personal: {"manager": upn}
     MANAGER_CONFIRMED = "ticket.manager_confirmed", _("Manager confirmed")
     MANAGER_DECLINED = "ticket.manager_declined", _("Manager declined")
     TICKET_APPROVED = "ticket.approved", _("Approved")

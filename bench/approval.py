@@ -22,8 +22,8 @@ from bench.common import scaled, summary_ms, verdict
 from bench.seed import MANAGER_UPN
 from graphops.models import GraphOperation
 from tickets import workflow
-from tickets.execution import Plan
 from tickets.models import MethodRemoval, RecoveryStep, Status, Ticket, VerificationMethod
+from tickets.plans import Plan
 
 UPN = "bench.approval@contoso.example"
 GOAL_P95_S = 1.0

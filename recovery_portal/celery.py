@@ -43,10 +43,11 @@ app.conf.beat_schedule = {
     # new method (→ restored) or let the pass expire (→ reopened for an agent). The interval
     # between checks of one case is the policy's follow_up_minutes; this only sets the tick.
     "tickets-follow-up": {"task": "tickets.follow_up", "schedule": 60.0},
-    # tickets: the "a recovery was requested" mail (with its "this wasn't me" link) must reach
-    # the account holder and the manager even if the mail server was down at intake; notices
-    # not sent are tried again here, each with its own back-off (tickets.intake.notices).
-    "tickets-send-due-notices": {"task": "tickets.send_due_notices", "schedule": 60.0},
+    # tickets: every mail is owed as a row (tickets.outbox) — the manager's confirmation link
+    # every case waits on, the "a recovery was requested" notices, security alerts — and must
+    # leave even if the mail server or the broker was down when it was owed; mail not sent is
+    # tried again here once its own back-off has passed (tickets.notifications).
+    "tickets-send-due-mail": {"task": "tickets.send_due_mail", "schedule": 60.0},
     # tickets: the worker records its recovery policy at start (worker_ready below); a worker
     # that started while PostgreSQL was down records it here instead. A change of policy needs
     # a restart, so hourly only bounds that case.

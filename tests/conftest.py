@@ -17,7 +17,7 @@ from tests.factories import UserFactory
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync Playwright
 
-pytest_plugins = ["tests.fixtures_graph"]
+pytest_plugins = ["tests.fixtures_graph", "tests.smtp"]
 
 
 def wait_until(

@@ -8,16 +8,20 @@ Registered as a plugin by tests/conftest.py so every test package can use them.
   ``reject_tokens()``, ``user(upn)``, ``state()``, ``requests()``, ``register_method(...)``,
   ``tap_event(...)``.
 - ``celery_worker``: a real ``celery worker`` process (solo pool) on the test database and the
-  test Redis, ready when the fixture returns; ``.kill()`` sends SIGKILL, ``.start()`` starts
-  another. Needs ``transactional_db`` (the worker must see committed rows) and ``simtenant``.
+  test Redis, ready when the fixture returns, its mails in files (``.mails()``); ``.kill()``
+  sends SIGKILL, ``.start()`` starts another. Needs ``transactional_db`` (the worker must see
+  committed rows) and ``simtenant``.
 - ``run_operation(op)``: run a ledger row in this process, as the worker would (for tests that
   need no queue); ``wait_for_status(op, *statuses)``: poll the row.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +31,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +252,18 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def mails(self) -> list[EmailMessage]:
+        """The mails this worker sent, when its mail backend is Django's file backend (one
+        file per connection, 79 dashes between messages)."""
+        if not self.env.get("EMAIL_BACKEND", "").endswith("filebased.EmailBackend"):
+            return []
+        found = []
+        for path in sorted(Path(self.env["EMAIL_FILE_PATH"]).glob("*")):
+            for chunk in re.split(rb"\n-{79}\n", path.read_bytes()):
+                if chunk.strip():
+                    found.append(email.message_from_bytes(chunk, policy=email.policy.default))
+        return found  # type: ignore[return-value]
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, no ack — as when the machine dies."""
         if self.process is not None and self.process.poll() is None:
@@ -275,7 +292,8 @@ def _test_database_url() -> str:
 def celery_worker(
     transactional_db: None, simtenant: SimTenant, settings: Any, tmp_path: Path
 ) -> Iterator[Worker]:
-    """A started worker on the test database (its real name) and the test Redis."""
+    """A started worker on the test database (its real name) and the test Redis. Its mails go
+    to files (``worker.mails()``) unless the environment already says where they go."""
     env = {
         **os.environ,
         **simtenant.env,
@@ -284,6 +302,10 @@ def celery_worker(
         "DB_CONN_MAX_AGE": "0",
         "GRAPH_STALE_AFTER_SECONDS": str(settings.GRAPH_STALE_AFTER_SECONDS),
     }
+    if not env.get("EMAIL_BACKEND", "").endswith("filebased.EmailBackend"):
+        (tmp_path / "worker-mail").mkdir()
+        env["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
+        env["EMAIL_FILE_PATH"] = str(tmp_path / "worker-mail")
     worker = Worker(env=env, log_dir=tmp_path).start()
     try:
         yield worker

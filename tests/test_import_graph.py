@@ -1,7 +1,8 @@
 """The house's arrows, read from the source: every ``import`` of graphops, tickets, audit and
 recovery_portal (at module level or inside a function — a hidden import is still an arrow),
 parsed with ``ast``. No module reaches itself again through its imports, graphops never imports
-tickets, audit imports neither, and graphops hides no import inside a function."""
+tickets, audit imports neither, and graphops hides no import inside a function (tickets neither:
+tests/tickets/test_imports.py)."""
 
 from __future__ import annotations
 
@@ -141,23 +142,14 @@ def graph() -> dict[str, set[str]]:
 def test_import_graph_sees_the_known_arrows(graph: dict[str, set[str]]) -> None:
     # given / when the graph read from the source / then it holds arrows known to exist (a
     # parser that found nothing would pass every other test here)
-    assert "graphops.operations" in graph["tickets.workflow.running"]
+    assert "graphops.operations" in graph["tickets.workflow.execution"]
     assert "graphops.models" in graph["graphops.ledger"]
     assert "audit.log" in graph["graphops.ledger"]
 
 
-# Circles known to exist, each to be cut by the change that names it; a new one fails the test.
-KNOWN_CIRCLES = [
-    # tickets.intake.requests sends the alternate-contact mail through tickets.tasks, which
-    # imports the intake package back (hidden in a function). Issue 12, item 2/5 (the mail
-    # outbox and the workflow seams) removes it.
-    ["tickets.intake", "tickets.intake.requests", "tickets.tasks"],
-]
-
-
-def test_import_graph_has_no_new_cycle(graph: dict[str, set[str]]) -> None:
+def test_import_graph_has_no_cycle(graph: dict[str, set[str]]) -> None:
     # given every import of ours, function-local ones included / then no module comes back
-    assert [cycle for cycle in _cycles(graph) if cycle not in KNOWN_CIRCLES] == []
+    assert _cycles(graph) == []
 
 
 def test_graphops_has_no_cycle(graph: dict[str, set[str]]) -> None:

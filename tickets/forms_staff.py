@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.db.models import Case, QuerySet, Value, When
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tickets import execution, workflow
+from tickets import plans, workflow
 from tickets import policy as policy_module
-from tickets.execution import Plan
 from tickets.models import (
-    OPEN_STATUSES,
     MethodRemoval,
     Status,
     TapChannel,
@@ -25,6 +20,8 @@ from tickets.models import (
     Urgency,
     VerificationMethod,
 )
+from tickets.plans import Plan
+from tickets.queue import QueueFilters
 
 _PROMPTS_SALT = "tickets.forms_staff.liveness_prompts"
 
@@ -51,26 +48,6 @@ _PREFERRED_METHOD = {
     "in_person": VerificationMethod.IN_PERSON,
     "callback": VerificationMethod.TRUSTED_CALLBACK,
 }
-# What a queue row shows (templates/tickets/staff/queue.html): the wide columns (directory
-# facts, the requester's details) stay in the database.
-QUEUE_COLUMNS = (
-    "reference",
-    "flagged",
-    "is_privileged",
-    "duplicate_of",
-    "upn",
-    "status",
-    "urgency",
-    "sla_due_at",
-    "created_at",
-)
-_URGENCY_RANK = {Urgency.CRITICAL: 0, Urgency.HIGH: 1, Urgency.NORMAL: 2, Urgency.LOW: 3}
-
-
-def with_urgency_rank(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
-    """Annotate each ticket with ``urgency_rank`` (0 = critical) for the "most urgent" sort."""
-    rank = Case(*[When(urgency=u, then=Value(r)) for u, r in _URGENCY_RANK.items()])
-    return tickets.annotate(urgency_rank=rank)
 
 
 class QueueFilterForm(forms.Form):
@@ -86,39 +63,17 @@ class QueueFilterForm(forms.Form):
     flagged = forms.BooleanField(label=_("Flagged only"), required=False)
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
 
-    def apply(self, tickets: QuerySet[Ticket], *, user: Any) -> QuerySet[Ticket]:
-        """The filtered, sorted queue (an invalid filter shows the plain open queue)."""
+    def filters(self) -> QueueFilters:
+        """The filters asked for (an invalid filter shows the plain open queue)."""
         data = self.cleaned_data if self.is_valid() else {}
-        status = data.get("status")
-        tickets = (
-            tickets.filter(status=status) if status else tickets.filter(status__in=OPEN_STATUSES)
-        )
-        if data.get("urgency"):
-            tickets = tickets.filter(urgency=data["urgency"])
-        if data.get("age"):
-            cutoff = timezone.now() - dt.timedelta(hours=int(data["age"]))
-            tickets = tickets.filter(created_at__lte=cutoff)
-        privileged = {"yes": True, "no": False, "unknown": None}.get(data.get("privileged") or "")
-        if data.get("privileged"):
-            tickets = tickets.filter(is_privileged=privileged)
-        if data.get("mine"):
-            tickets = tickets.filter(assigned_to=user)
-        if data.get("flagged"):
-            tickets = tickets.filter(flagged=True)
-        sort = data.get("sort") or "sla"
-        if sort == "urgency":
-            tickets = with_urgency_rank(tickets)
-        order = {
-            "oldest": ["created_at"],
-            "newest": ["-created_at"],
-            "urgency": ["urgency_rank", "created_at"],
-        }.get(sort, ["sla_due_at", "created_at"])
-        # id breaks ties so that pages never repeat or skip a case; with the open-case filter
-        # the default order is the partial index ticket_open_sla_due, read in order.
-        return (
-            tickets.select_related("assigned_to")
-            .only(*QUEUE_COLUMNS, "assigned_to__username")
-            .order_by(*order, "id")
+        return QueueFilters(
+            status=data.get("status") or "",
+            urgency=data.get("urgency") or "",
+            older_than_hours=int(data["age"]) if data.get("age") else None,
+            privileged=data.get("privileged") or "",
+            mine=bool(data.get("mine")),
+            flagged=bool(data.get("flagged")),
+            sort=data.get("sort") or "sla",
         )
 
 
@@ -188,19 +143,19 @@ class VerificationForm(forms.Form):
             (m, VerificationMethod(m).label) for m in pol.verification_methods
         ]
         self.fields["callback_number"].choices = [("", "—")] + [  # type: ignore[attr-defined]
-            (n, n) for n in execution.trusted_phone_numbers(ticket)
+            (n, n) for n in plans.trusted_phone_numbers(ticket)
         ]
         self.fields["tap_channel"].choices = [  # type: ignore[attr-defined]
             (c, TapChannel(c).label) for c in pol.tap_channels
         ]
         self.fields["method_ids_to_remove"].choices = [  # type: ignore[attr-defined]
             (m["id"], f"{m['type']} — {m.get('displayName') or m['id']}")
-            for m in execution.directory_methods(ticket)
+            for m in plans.directory_methods(ticket)
         ]
 
     @classmethod
     def initial_for(cls, ticket: Ticket, prompts: list[str]) -> dict[str, Any]:
-        plan = execution.default_plan(ticket)
+        plan = plans.default_plan(ticket)
         initial: dict[str, Any] = {
             "prompts": sign_prompts(prompts),
             "method": _PREFERRED_METHOD.get(ticket.preferred_verification, ""),
@@ -236,7 +191,7 @@ class VerificationForm(forms.Form):
             liveness_prompts=tuple(data["prompts"]) if data["method"] == "video_id" else (),
             callback_number=data.get("callback_number") or "",
         )
-        for problem in execution.plan_problems(self.plan, self.ticket):
+        for problem in plans.plan_problems(self.plan, self.ticket):
             self.add_error(None, problem)
         return data
 

@@ -240,7 +240,9 @@ class ManagerDecision(models.TextChoices):
 class ManagerConfirmation(models.Model):
     """The manager of record (or, with none on record, a security officer) confirms the round.
 
-    The link's token is signed and expiring; only its hash is stored, and deciding consumes it.
+    The link's token is signed and expiring; only the hash of its nonce is stored, and deciding
+    consumes it. Each attempt to mail the link mints a fresh token (``token_hash`` is blank until
+    the first attempt, and voided again when an attempt fails), so the token is in the mail only.
     """
 
     ticket = models.ForeignKey(
@@ -251,7 +253,7 @@ class ManagerConfirmation(models.Model):
     )
     manager_upn = models.CharField(max_length=254, blank=True)
     routed_to_security = models.BooleanField(default=False)
-    token_hash = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     decision = models.CharField(
@@ -277,6 +279,11 @@ class ManagerConfirmation(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(manager_upn="") | models.Q(routed_to_security=True),
                 name="manager_confirmation_has_someone",
+            ),
+            models.UniqueConstraint(
+                fields=["token_hash"],
+                condition=~models.Q(token_hash=""),
+                name="manager_confirmation_token_unique",
             ),
         ]
 
@@ -473,27 +480,52 @@ class NotMeLink(models.Model):
         return f"{self.ticket_id}:{self.recipient}"
 
 
-class NoticeState(models.TextChoices):
+class MailKind(models.TextChoices):
+    MANAGER_LINK = "manager_link", _("Confirmation link to the manager")
+    RECOVERY_REQUESTED = "recovery_requested", _("“A recovery was requested” notice")
+    SECURITY_ALERT = "security_alert", _("Alert to the security officers")
+    EXECUTED = "executed", _("“Recovery carried out” notice")
+    REFERENCE = "reference", _("Reference to the alternate contact")
+
+
+# Mail a case cannot do without: the manager's link (the case waits on it) and the notices that
+# tell the real account holder a recovery is under way. Giving one up flags the case.
+ESSENTIAL_MAIL = (MailKind.MANAGER_LINK, MailKind.RECOVERY_REQUESTED)
+
+
+class MailState(models.TextChoices):
     PENDING = "pending", _("Waiting to be sent")
     SENT = "sent", _("Sent")
     CANCELLED = "cancelled", _("No longer needed")
     ABANDONED = "abandoned", _("Given up after repeated failures")
 
 
-class RecoveryNotice(models.Model):
-    """A "recovery requested" mail owed to the account holder or the manager of record.
+class OutboundMail(models.Model):
+    """A mail the portal owes about a case: the outbox every mail goes through.
 
-    The row is the truth (an outbox): a sender claims it by moving ``next_attempt_at`` forward
-    (a lease), so two senders never mail it together and a sender that dies mid-way leaves it
-    due again. No address and no link token are stored: each attempt reads the address from
-    the ticket and mints a fresh "this wasn't me" link, the undelivered one being dropped.
+    Written in the transaction of the state change that owes it, sent by the worker
+    (tickets.notifications), which claims it by moving ``next_attempt_at`` forward (a lease):
+    two senders never mail it together and a sender that dies mid-way leaves it due again.
+    No address and no link token are stored: each attempt reads the addresses from the case
+    and mints a fresh link, the undelivered one being voided. ``context`` holds what an alert
+    says (its headline and detail), never a secret or an address.
     """
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="notices")
-    recipient = models.CharField(max_length=10, choices=NotMeLink.Recipient.choices)
-    state = models.CharField(
-        max_length=10, choices=NoticeState.choices, default=NoticeState.PENDING
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="mails")
+    kind = models.CharField(max_length=20, choices=MailKind.choices)
+    # RECOVERY_REQUESTED: whom to tell, by role (the address is read from the case when sent).
+    recipient = models.CharField(max_length=10, choices=NotMeLink.Recipient.choices, blank=True)
+    # MANAGER_LINK: the confirmation whose link it carries (a fresh token at each attempt).
+    confirmation = models.ForeignKey(
+        ManagerConfirmation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="mails",
     )
+    context = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=8, default="en")
+    state = models.CharField(max_length=10, choices=MailState.choices, default=MailState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     # The exception's class name only (never the message: an SMTP reply may echo the mail).
@@ -502,19 +534,37 @@ class RecoveryNotice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["state", "next_attempt_at"], name="notice_state_due")]
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="mail_state_due"),
+            models.Index(fields=["ticket", "state"], name="mail_ticket_state"),
+        ]
         constraints = [
             models.UniqueConstraint(
-                fields=["ticket", "recipient"], name="one_recovery_notice_per_recipient"
+                fields=["ticket", "recipient"],
+                condition=models.Q(kind="recovery_requested"),
+                name="one_recovery_notice_per_recipient",
             ),
             models.CheckConstraint(
                 condition=~models.Q(state="sent") | models.Q(sent_at__isnull=False),
-                name="recovery_notice_sent_has_sent_at",
+                name="outbound_mail_sent_has_sent_at",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="manager_link") | models.Q(confirmation__isnull=False),
+                name="manager_link_mail_has_confirmation",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="recovery_requested") | ~models.Q(recipient=""),
+                name="recovery_notice_mail_has_recipient",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.ticket_id}:{self.recipient}:{self.state}"
+        return f"{self.ticket_id}:{self.kind}:{self.state}"
+
+    @property
+    def essential(self) -> bool:
+        return self.kind in ESSENTIAL_MAIL
 
 
 # --- Containment: undoing an executed recovery -------------------------------------------------

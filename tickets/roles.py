@@ -3,6 +3,8 @@ forbids one person doing two steps of the same case."""
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.db import models
 
 
@@ -46,8 +48,6 @@ def sync_roles() -> None:
     The data migrations create the roles; this restores them where something wiped the table
     (a transactional test's flush, a careless admin) without another migration.
     """
-    from django.contrib.auth.models import Group, Permission
-
     for role, dotted in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
         perms = [
@@ -55,3 +55,13 @@ def sync_roles() -> None:
             for app, codename in (d.split(".") for d in dotted)
         ]
         group.permissions.set(perms)
+
+
+def security_officer_emails() -> list[str]:
+    """The addresses of the active security officers (the alerts' recipients)."""
+    return list(
+        get_user_model()
+        .objects.filter(groups__name=Role.SECURITY.value, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )

@@ -1,11 +1,10 @@
-"""Celery tasks of the workflow: one more interface to tickets.workflow, nothing more."""
+"""Celery tasks of the tickets app: one more interface to the domain, nothing more."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from tickets import notifications, policy, workflow
-from tickets.intake import notices
+from tickets import notifications, outbox, policy, workflow
 
 
 @shared_task(name="tickets.follow_up", ignore_result=True)
@@ -15,16 +14,16 @@ def follow_up() -> None:
     workflow.request_follow_ups()
 
 
-@shared_task(name="tickets.send_due_notices", ignore_result=True)
-def send_due_notices() -> None:
-    """Send again the "recovery requested" notices whose earlier attempt failed, once due."""
-    notices.send_due_notices()
+@shared_task(name=outbox.SEND_TASK, ignore_result=True)
+def send_mail(mail_id: int) -> None:
+    """One attempt at one owed mail (enqueued by tickets.outbox after the owing commit)."""
+    notifications.send_mail(mail_id)
 
 
-@shared_task(name="tickets.mail_alternate_contact", ignore_result=True)
-def mail_alternate_contact(ticket_id: int) -> None:
-    """The reference-only mail to the alternate contact, out of the intake request's path."""
-    notifications.send_reference_to_alternate_contact(ticket_id)
+@shared_task(name="tickets.send_due_mail", ignore_result=True)
+def send_due_mail() -> None:
+    """Send the owed mail that is due: earlier attempts failed, or its message was lost."""
+    notifications.send_due_mail()
 
 
 @shared_task(name="tickets.record_policy", ignore_result=True)

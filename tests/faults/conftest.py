@@ -24,7 +24,7 @@ from graphops.models import GraphOperation, Kind
 from tests.fixtures_graph import ROOT, SimTenant, Worker, _test_database_url, free_port
 from tests.tickets import casework
 from tests.tickets.casework import make_manager, make_ticket, staff, verify
-from tickets import execution, workflow
+from tickets import plans, workflow
 from tickets.models import Ticket
 
 UPN = "mario.rossi@contoso.example"
@@ -215,7 +215,7 @@ def verified_case(facts: dict[str, Any], **plan_changes: Any) -> tuple[Ticket, A
         upn=UPN, manager_upn=manager_upn, directory_facts=facts, is_privileged=False
     )
     agent = staff("agent", ["helpdesk_agent"])
-    lost = execution.lost_device_method_ids(ticket)
+    lost = plans.lost_device_method_ids(ticket)
     the_plan = casework.plan(method_ids_to_remove=tuple(lost), **plan_changes)
     verify(ticket, agent, the_plan=the_plan)
     workflow.decide_as_manager(

@@ -23,7 +23,7 @@ from tests.faults.conftest import (
     wait_until,
 )
 from tests.tickets.casework import reauthenticated, staff
-from tickets import execution, workflow
+from tickets import plans, workflow
 from tickets.models import Status, TapChannel
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -154,5 +154,5 @@ def test_worker_killed_during_a_method_deletion_repeats_it_safely(
         timeout=50,
     )
     assert simtenant.user(UPN)["taps_issued"] == 1
-    lost = set(execution.lost_device_method_ids(ticket))
+    lost = set(plans.lost_device_method_ids(ticket))
     assert lost and not lost & {m["id"] for m in simtenant.user(UPN)["methods"]}

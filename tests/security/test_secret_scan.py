@@ -2,7 +2,7 @@
 
 The case: the public intake (claim code shown once), the directory lookup by a real Celery
 worker (which mails the account holder and the manager their "this wasn't me" links), the
-agent's verification (which mails the manager their confirmation link), the manager's decision
+agent's verification (the worker mails the manager their confirmation link), the manager's decision
 through that link, a second person's approval, the worker issuing the TAP on the simulated
 tenant, the one reveal, then "this wasn't me" from the account holder after execution (the
 worker contains: the pass deleted, sessions revoked).
@@ -340,8 +340,16 @@ def not_me_token(mails: list[tuple[bytes, Message]], to: str) -> str:
     return parse_qs(urlsplit(link).query)["t"][0]
 
 
-def manager_link() -> str:
-    [body] = [m.body for m in mail.outbox if m.to == [MANAGER_UPN] and "/staff/manager/" in m.body]
+def manager_link(worker_mail_dir: Path) -> str:
+    """The link in the worker's mail to the manager (waiting for the worker to send it)."""
+    [body] = wait_until(
+        lambda: [
+            text
+            for _, m in mails_in(worker_mail_dir)
+            if m["To"] == MANAGER_UPN and "/staff/manager/" in (text := mail_text(m))
+        ],
+        what="the worker's mail of the manager link",
+    )
     link = re.search(r"https?://\S+/staff/manager/\?t=\S+", body).group(0)  # type: ignore[union-attr]
     return link
 
@@ -370,9 +378,9 @@ def agent_verifies(pages: Pages, ticket: Ticket, agent: Any, marker: str) -> Non
     pages.keep("case page (agent)", client.get(reverse("staff_ticket", args=[ticket.pk])))
 
 
-def manager_confirms(pages: Pages, manager: Any) -> None:
+def manager_confirms(pages: Pages, manager: Any, worker_mail_dir: Path) -> None:
     client = signed_in(manager)
-    link = urlsplit(manager_link())
+    link = urlsplit(manager_link(worker_mail_dir))
     page = pages.keep("manager confirm page", client.get(f"{link.path}?{link.query}"))
     assert page.status_code == 200
     token = parse_qs(link.query)["t"][0]
@@ -461,8 +469,8 @@ def test_secret_scan_finds_each_secret_only_where_its_holder_receives_it(
     not_me_manager = not_me_token(worker_mails, MANAGER_UPN)
     # … the verification, the manager's decision through the mailed link, the approval
     agent_verifies(pages, ticket, agent, marker)
-    manager_token = parse_qs(urlsplit(manager_link()).query)["t"][0]
-    manager_confirms(pages, manager)
+    manager_token = parse_qs(urlsplit(manager_link(worker_mail_dir)).query)["t"][0]
+    manager_confirms(pages, manager, worker_mail_dir)
     approver_approves(pages, ticket, approver)
     # … the worker issues the pass; the requester sees it once
     wait_until(
@@ -535,7 +543,7 @@ def test_secret_scan_finds_each_secret_only_where_its_holder_receives_it(
         "not-me token (account)": {the_mail("worker", UPN, "/not-me/"), "page:not-me confirm page"},
         "not-me token (manager)": {the_mail("worker", MANAGER_UPN, "/not-me/")},
         "manager link token": {
-            the_mail("portal", MANAGER_UPN, "/staff/manager/"),
+            the_mail("worker", MANAGER_UPN, "/staff/manager/"),
             "page:manager confirm page",
         },
     }

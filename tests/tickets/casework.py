@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote
 
 from allauth.mfa.models import Authenticator
 from django.core import mail
@@ -16,9 +19,9 @@ from graphops import sealing
 from graphops.models import GraphOperation, OpStatus
 from tests.conftest import enrol_totp
 from tests.factories import TicketFactory, UserFactory
-from tickets import workflow
-from tickets.execution import Plan
+from tickets import notifications, workflow
 from tickets.models import MethodRemoval, TapChannel, Ticket, VerificationMethod
+from tickets.plans import Plan
 
 MANAGER_UPN = "giulia.bianchi@contoso.example"
 REQUESTER_EMAIL = "mario.personal@example.org"
@@ -96,9 +99,19 @@ def evidence(method: str = VerificationMethod.IN_PERSON, **changes: Any) -> work
     return workflow.Evidence(**values)
 
 
-def committed() -> Any:
-    """Run the after-commit side effects (mails) of what happens inside, as production would."""
-    return TestCase.captureOnCommitCallbacks(execute=True)
+def deliver_mail() -> int:
+    """What the worker does with the mail owed so far (tickets.send_due_mail), in this process:
+    the mails land in Django's test outbox. Returns how many left."""
+    return notifications.send_due_mail()
+
+
+@contextmanager
+def committed() -> Iterator[None]:
+    """Run the after-commit side effects of what happens inside, as production would, then the
+    worker's part: the mail owed is sent."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        yield
+    deliver_mail()
 
 
 def verify(ticket: Ticket, agent: Any, *, the_plan: Plan | None = None) -> Any:
@@ -115,8 +128,6 @@ def last_link_token() -> str:
     for message in reversed(mail.outbox):
         found = re.search(r"/staff/manager/\?t=([\w:.\-%]+)", message.body)
         if found:
-            from urllib.parse import unquote
-
             return unquote(found.group(1))
     raise AssertionError("no manager link was mailed")
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from graphops.models import GraphOperation, Kind, OpStatus
 from tests.tickets import casework
 from tests.tickets.casework import make_manager, make_ticket, verify
-from tickets import execution, intake, workflow
+from tickets import intake, plans, workflow
 from tickets.models import ContainmentAction, NotMeLink, RecoveryStep, Status, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def executed_case(simtenant, run_operation, agent, approver):  # type: ignore[no
     facts = run_operation(lookup).result
     manager_upn = facts["manager"]["userPrincipalName"].lower()
     ticket = make_ticket(upn=UPN, manager_upn=manager_upn, directory_facts=facts)
-    lost = tuple(execution.lost_device_method_ids(ticket))
+    lost = tuple(plans.lost_device_method_ids(ticket))
     verify(ticket, agent, the_plan=casework.plan(method_ids_to_remove=lost))
     workflow.decide_as_manager(
         casework.last_link_token(), by=make_manager(email=manager_upn), confirm=True, reason="Ok"

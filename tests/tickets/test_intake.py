@@ -14,8 +14,18 @@ from django.utils import translation
 
 from graphops import ledger
 from graphops.models import GraphOperation, Kind
-from tickets import intake, notifications, policy, tasks
-from tickets.models import DirectoryState, NotMeLink, Status, Ticket, TriageDeflection, TriagePath
+from tests.tickets.casework import deliver_mail
+from tickets import intake, policy
+from tickets.models import (
+    DirectoryState,
+    MailKind,
+    NotMeLink,
+    OutboundMail,
+    Status,
+    Ticket,
+    TriageDeflection,
+    TriagePath,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +72,8 @@ def lookup_of(ticket: Ticket) -> GraphOperation:
 
 
 def finish_lookup(operation: GraphOperation, capture, *, result=None, error_code="") -> None:  # type: ignore[no-untyped-def]
-    """The worker's side of the lookup, through graphops' own ledger (signal after commit)."""
+    """The worker's side of the lookup, through graphops' own ledger (signal after commit),
+    then of the mail it owes."""
     claimed = ledger.claim(str(operation.pk))
     assert claimed is not None
     with capture(execute=True):
@@ -70,6 +81,7 @@ def finish_lookup(operation: GraphOperation, capture, *, result=None, error_code
             ledger.succeed(claimed, success=ledger.Success(result=result))
         else:
             ledger.fail(claimed, code=error_code, message="simulated outcome")
+    deliver_mail()
 
 
 # --- Claim codes ---------------------------------------------------------------------------
@@ -169,19 +181,21 @@ def test_submit_request_leaves_the_alternate_contact_mail_to_the_worker(
     # when a request is filed and its transaction commits
     with django_capture_on_commit_callbacks(execute=True):
         receipt = intake.submit_request(REQUEST)
-    # then nothing is mailed from the request; a task for the worker waits in the broker
+    # then nothing is mailed from the request: the mail is owed, and its task for the worker
+    # waits in the broker
     assert mail.outbox == []
+    owed = OutboundMail.objects.get(ticket=receipt.ticket, kind=MailKind.REFERENCE)
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     queued = [json.loads(raw)["headers"] for raw in broker.lrange("celery", 0, -1)]
-    assert {"task": "tickets.mail_alternate_contact", "args": f"({receipt.ticket.pk},)"} in [
+    assert {"task": "tickets.send_mail", "args": f"[{owed.pk}]"} in [
         {"task": h["task"], "args": h["argsrepr"]} for h in queued
     ]
-    # (tests/faults/test_intake_mail.py: a real worker sends it; Redis down: sent inline)
+    # (tests/faults/test_intake_mail.py: a real worker sends it, and after a broker outage)
 
 
 def test_alternate_contact_mail_carries_the_reference_only() -> None:
     receipt = intake.submit_request(REQUEST)
-    assert notifications.send_reference_to_alternate_contact(receipt.ticket.pk)
+    assert deliver_mail() == 1
     [message] = mail.outbox
     assert message.to == ["mario.personal@example.org"]
     assert receipt.ticket.reference in message.body
@@ -295,6 +309,7 @@ def test_report_not_me_after_restore_alerts_security_all_the_same(
     Ticket.objects.filter(pk=ticket.pk).update(status=Status.RESTORED)
     with django_capture_on_commit_callbacks(execute=True):
         result = intake.report_not_me(token)
+    deliver_mail()
     assert result.status == Status.RESTORED
     [alert] = [m for m in mail.outbox if security.email in m.to]
     assert "URGENT" in alert.subject
@@ -310,7 +325,7 @@ def test_mails_are_written_in_the_language_of_the_request(
         ticket = intake.submit_request(REQUEST).ticket
     # when the worker mails the alternate contact and the lookup finishes (in a worker, whose
     # own language is English)
-    tasks.mail_alternate_contact(ticket.pk)
+    deliver_mail()
     finish_lookup(lookup_of(ticket), django_capture_on_commit_callbacks, result=FOUND_RESULT)
     # then every mail about it is in French
     subjects = sorted(m.subject for m in mail.outbox)

@@ -10,6 +10,7 @@ from django.core import mail
 from django.urls import reverse
 
 from graphops.models import GraphOperation, Kind, OpStatus
+from tests.tickets.casework import deliver_mail
 from tickets.models import DirectoryState, NotMeLink, Status, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -55,9 +56,10 @@ def test_lookup_stores_the_directory_facts_and_warns_account_and_manager(
     # given a request for an account of the directory
     ticket, _code = submit(client, "mario.rossi")
     mail.outbox.clear()
-    # when the lookup runs against the (simulated) tenant
+    # when the lookup runs against the (simulated) tenant, and the worker sends the mail owed
     with django_capture_on_commit_callbacks(execute=True):
         run_operation(lookup(ticket))
+    deliver_mail()
     # then the facts are on the ticket and the account and its manager are warned
     ticket.refresh_from_db()
     assert ticket.directory_state == DirectoryState.FOUND

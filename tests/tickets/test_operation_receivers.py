@@ -21,8 +21,9 @@ from tests.tickets.casework import make_manager, make_ticket, verify
 from tickets import workflow
 from tickets.models import (
     DirectoryState,
+    MailKind,
     NotMeLink,
-    RecoveryNotice,
+    OutboundMail,
     RecoveryStep,
     Status,
     TapDelivery,
@@ -64,7 +65,10 @@ def _effects(ticket: Ticket) -> dict[str, Any]:
         "audit": sorted(
             AuditEvent.objects.filter(ticket_ref=ticket.reference).values_list("action", flat=True)
         ),
-        "notices": RecoveryNotice.objects.filter(ticket=ticket).count(),
+        "notices": OutboundMail.objects.filter(
+            ticket=ticket, kind=MailKind.RECOVERY_REQUESTED
+        ).count(),
+        "mails owed": OutboundMail.objects.filter(ticket=ticket).count(),
         "not_me_links": NotMeLink.objects.filter(ticket=ticket).count(),
         "mails": len(mail.outbox),
         "deliveries": TapDelivery.objects.filter(ticket=ticket).count(),

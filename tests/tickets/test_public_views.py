@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from graphops.models import GraphOperation, Kind
+from tests.tickets.casework import deliver_mail
 from tickets import intake
 from tickets.intake import triage as intake_triage
 from tickets.models import NotMeLink, Status, Ticket, TriageDeflection, TriagePath
@@ -352,10 +353,12 @@ def test_not_me_report_freezes_the_ticket_and_alerts_security(
     reference, _code = shown_secrets(submit(client))
     ticket = Ticket.objects.get(reference=reference)
     token = _not_me_token(ticket)
+    deliver_mail()  # the alternate contact's reference
     mail.outbox.clear()
     # when the account holder confirms it was not them
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("public_not_me_report"), {"t": token})
+    deliver_mail()
     # then the ticket is frozen and flagged, and the security officers are mailed
     assert response.status_code == 200
     ticket.refresh_from_db()

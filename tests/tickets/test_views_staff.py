@@ -20,6 +20,7 @@ from tickets.models import (
     ManagerConfirmation,
     RecoveryStep,
     Status,
+    TapChannel,
     Ticket,
     Verification,
 )
@@ -586,7 +587,7 @@ def test_requester_reveal_refuses_a_wrong_claim_code(client, agent, approver) ->
         {"reference": ticket.reference, "claim_code": "0000-0000-0000-0000"},
     )
     assert response.status_code == 404
-    assert workflow.requester_may_reveal(Ticket.objects.get(pk=ticket.pk))
+    assert workflow.may_reveal(Ticket.objects.get(pk=ticket.pk), channel=TapChannel.REQUESTER)
 
 
 def test_requester_reveal_refuses_get(client) -> None:  # type: ignore[no-untyped-def]

@@ -141,14 +141,14 @@ def test_reveal_tap_shows_the_pass_once_to_the_requester(executing) -> None:  # 
     ticket = executing()
     _run_all_steps(ticket)
     ticket.refresh_from_db()
-    assert workflow.requester_may_reveal(ticket)
+    assert workflow.may_reveal(ticket, channel=TapChannel.REQUESTER)
     # when
     value = workflow.reveal_tap(ticket, channel=TapChannel.REQUESTER)
     # then
     assert value == PASS
     op = GraphOperation.objects.get(kind=Kind.ISSUE_TAP, correlation=ticket.reference)
     assert op.secret_ciphertext == "" and op.secret_revealed_at is not None
-    assert not workflow.requester_may_reveal(ticket)
+    assert not workflow.may_reveal(ticket, channel=TapChannel.REQUESTER)
     with pytest.raises(workflow.TransitionRefused):
         workflow.reveal_tap(ticket, channel=TapChannel.REQUESTER)
     revealed = AuditEvent.objects.get(ticket_ref=ticket.reference, action="ticket.tap_revealed")
@@ -271,7 +271,7 @@ def test_a_pass_issued_after_a_freeze_is_never_shown_and_is_deleted(executing) -
     # when the pass arrives
     finish(op, result={"tap_id": "tap-9"}, secret=PASS)
     # then
-    assert not workflow.requester_may_reveal(ticket)
+    assert not workflow.may_reveal(ticket, channel=TapChannel.REQUESTER)
     deletes = GraphOperation.objects.filter(correlation=ticket.reference, kind=Kind.DELETE_METHODS)
     assert deletes.count() == 2  # once at the freeze, once when the late pass arrived
 

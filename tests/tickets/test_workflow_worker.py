@@ -10,7 +10,7 @@ import pytest
 from graphops.models import GraphOperation, Kind
 from tests.tickets import casework
 from tests.tickets.casework import make_manager, make_ticket, staff, verify
-from tickets import execution, workflow
+from tickets import plans, workflow
 from tickets.models import Status, TapChannel
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -53,7 +53,7 @@ def _approved_case(facts: dict, *, plan_changes: dict | None = None):  # type: i
     agent = staff("agent", ["helpdesk_agent"])
     # The plan the form proposes: every method of the lost phone (app and number); Graph
     # refuses to delete the default method while others remain, so they go together.
-    lost = execution.lost_device_method_ids(ticket)
+    lost = plans.lost_device_method_ids(ticket)
     assert lost
     verify(
         ticket,

@@ -27,11 +27,15 @@ from tickets.intake.lookup import (
     record_directory_lookup,
 )
 from tickets.intake.not_me import (
+    NOT_ME_LINK_DAYS,
     NotMeLinkInvalid,
     mint_not_me_token,
+    not_me_url,
     open_not_me_link,
     report_not_me,
 )
+from tickets.intake.notices import owe_recovery_requested
+from tickets.intake.notices import recipients as notice_recipients
 from tickets.intake.requests import IntakeRequest, Receipt, submit_request
 from tickets.intake.status import (
     STATUS_GRANT_SECONDS,
@@ -54,6 +58,7 @@ from tickets.intake.triage import TRIAGE_NEXT, count_deflection, triage_answer
 __all__ = [
     "CLAIM_CODE_LENGTH",
     "CODE_ALPHABET",
+    "NOT_ME_LINK_DAYS",
     "REFERENCE_LENGTH",
     "STATUS_GRANT_SECONDS",
     "TRIAGE_NEXT",
@@ -76,9 +81,12 @@ __all__ = [
     "new_claim_code",
     "normalize_code",
     "normalize_reference",
+    "not_me_url",
+    "notice_recipients",
     "notify_account_and_manager",
     "on_operation_finished",
     "open_not_me_link",
+    "owe_recovery_requested",
     "record_directory_lookup",
     "report_not_me",
     "revoke_status_access",

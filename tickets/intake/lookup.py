@@ -78,7 +78,7 @@ def on_operation_finished(sender: object, *, operation: GraphOperation, **_: obj
 @transaction.atomic
 def record_directory_lookup(ticket: Ticket, *, operation: GraphOperation) -> Ticket:
     """Store what the directory said about the ticket's account, and owe the account's own
-    mailbox and its manager of record a notice (sent after commit, re-sent until it leaves).
+    mailbox and its manager of record a notice (sent by the worker, re-sent until it leaves).
 
     Idempotent: a second delivery of the same outcome changes nothing and mails nobody twice
     (each recipient is owed one notice, with one "this wasn't me" link, per ticket). A FOUND
@@ -119,7 +119,7 @@ def record_directory_lookup(ticket: Ticket, *, operation: GraphOperation) -> Tic
 
 def notify_account_and_manager(ticket_id: int) -> None:
     """Owe the account's own mailbox and its manager of record a notice that a recovery was
-    asked for, each with their own "this wasn't me" link; sent after commit, re-sent by the
+    asked for, each with their own "this wasn't me" link; sent by the worker, re-sent by the
     beat until it leaves. Each recipient is told at most once per ticket.
     """
     with transaction.atomic():

@@ -6,14 +6,17 @@ import hashlib
 import logging
 import secrets
 
+from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from audit import log
 from audit.actions import Action
-from tickets import notifications, workflow
+from tickets import workflow
 from tickets.models import (
     NotMeLink,
     Ticket,
@@ -22,6 +25,9 @@ from tickets.models import (
 logger = logging.getLogger(__name__)
 
 _NOT_ME_SALT = "tickets.intake.not_me"
+
+# How long a "this wasn't me" link works (days).
+NOT_ME_LINK_DAYS = 7
 
 
 # --- "This wasn't me" ------------------------------------------------------------------------
@@ -51,6 +57,12 @@ def mint_not_me_token(ticket: Ticket, *, recipient: str, sent_to: str) -> str | 
     return signing.dumps({"t": ticket.pk, "n": nonce}, salt=_NOT_ME_SALT, compress=True)
 
 
+def not_me_url(token: str) -> str:
+    """The link a recipient opens. The token goes in the query string, not the path: Django's
+    request logging ("Not Found: /path") prints paths only."""
+    return f"{settings.SITE_URL}{reverse('public_not_me')}?{urlencode({'t': token})}"
+
+
 class NotMeLinkInvalid(Exception):
     """The link is forged, expired or already used.
 
@@ -75,7 +87,7 @@ def _reference_of(ticket_id: object) -> str:
 
 def _read_token(token: str) -> tuple[int, str]:
     """The (ticket id, nonce) a token carries; raises NotMeLinkInvalid with the reason."""
-    max_age = notifications.NOT_ME_LINK_DAYS * 24 * 3600
+    max_age = NOT_ME_LINK_DAYS * 24 * 3600
     try:
         payload = signing.loads(token, salt=_NOT_ME_SALT, max_age=max_age)
     except signing.SignatureExpired:

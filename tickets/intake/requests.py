@@ -14,12 +14,13 @@ from audit import log
 from audit.actions import Action
 from graphops import operations
 from graphops.models import Kind
-from tickets import notifications
+from tickets import outbox
 from tickets import policy as policy_module
 from tickets.intake.codes import hash_claim_code, new_claim_code, new_reference
 from tickets.models import (
     OPEN_STATUSES,
     DirectoryState,
+    MailKind,
     Ticket,
 )
 
@@ -66,8 +67,9 @@ def submit_request(data: IntakeRequest, *, request: HttpRequest | None = None) -
     """File a recovery request: the ticket first, then the directory lookup (after commit).
 
     Answers the same for every UPN. A second open request for the same UPN is linked to the
-    first (``duplicate_of``) and both are flagged for the agent. Side effects after commit: the
-    lookup task (graphops), the reference-only mail to the alternate contact.
+    first (``duplicate_of``) and both are flagged for the agent. Side effects, owed in this
+    transaction and carried out by the worker: the lookup (graphops), the reference-only mail
+    to the alternate contact.
     """
     upn = data.upn.strip().lower()
     _lock_upn(upn)
@@ -100,21 +102,10 @@ def submit_request(data: IntakeRequest, *, request: HttpRequest | None = None) -
         },
     )
     _request_lookup(ticket)
-    ticket_id = ticket.pk
-    transaction.on_commit(lambda: _mail_alternate_contact(ticket_id))
+    if ticket.alternate_email:
+        # Sent by the worker: an SMTP relay's latency (or outage) stays out of the request.
+        outbox.owe(ticket, kind=MailKind.REFERENCE, language=ticket.language)
     return Receipt(ticket=ticket, claim_code=code)
-
-
-def _mail_alternate_contact(ticket_id: int) -> None:
-    """Hand the reference-only mail to the worker: an SMTP relay's latency (or outage) stays out
-    of the intake request. Without the broker, the mail is sent here instead (best effort)."""
-    from tickets import tasks  # tasks import the workflow, which imports this package
-
-    try:
-        tasks.mail_alternate_contact.delay(ticket_id)
-    except Exception as exc:  # kombu/redis raise their own kinds when the broker is away
-        logger.warning("alternate-contact mail not queued (%s); sending it now", type(exc).__name__)
-        notifications.send_reference_to_alternate_contact(ticket_id)
 
 
 def _link_duplicate(ticket: Ticket, earlier: Ticket) -> None:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tickets import intake, workflow
 from tickets.forms_public import TRIAGE_QUESTIONS, IntakeForm, NotMeForm, StatusForm, TriageForm
-from tickets.models import Status, TapChannel, Ticket, TriagePath
+from tickets.models import TriagePath
 
 # Far above any honest request (every field at its limit is ≈ 6 KB), far below Django's 2.5 MB.
 MAX_INTAKE_BODY_BYTES = 16 * 1024
@@ -157,20 +157,9 @@ def status_case(request: HttpRequest) -> HttpResponse:
     context = {
         "ticket": ticket,
         "case": intake.case_view(ticket),
-        "reveal_offered": _pass_is_for_the_requester(ticket),
+        "reveal_offered": workflow.pass_goes_to_requester(ticket),
     }
     return _no_store(render(request, "tickets/public/status.html", context))
-
-
-def _pass_is_for_the_requester(ticket: Ticket) -> bool:
-    # Offered while the case is ready and the plan hands the pass to the requester; once it was
-    # shown, the reveal view itself explains that it is never shown twice.
-    delivery = workflow.tap_delivery_for(ticket)
-    return (
-        ticket.status == Status.EXECUTED
-        and delivery is not None
-        and delivery.channel == TapChannel.REQUESTER
-    )
 
 
 @require_POST

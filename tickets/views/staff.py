@@ -20,10 +20,11 @@ from django.views.decorators.http import require_GET, require_POST
 from audit import actions, log
 from audit.actions import Action
 from audit.models import AuditEvent
-from graphops.models import GraphOperation, OpStatus
-from tickets import execution, workflow
+from graphops.models import GraphOperation
+from tickets import outbox, plans, workflow
 from tickets import policy as policy_module
-from tickets.access import get_ticket_for_user, tickets_visible_to
+from tickets import queue as queue_module
+from tickets.access import get_ticket_for_user
 from tickets.forms_staff import (
     AssignForm,
     NoteForm,
@@ -31,7 +32,7 @@ from tickets.forms_staff import (
     ReasonForm,
     VerificationForm,
 )
-from tickets.models import Status, TapChannel, Ticket
+from tickets.models import MailKind, Status, TapChannel, Ticket
 
 View = Callable[..., HttpResponse]
 
@@ -61,7 +62,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("tickets.view_queue"):
         raise PermissionDenied("Your role does not include the recovery queue.")
     form = QueueFilterForm(request.GET or None)
-    tickets = form.apply(tickets_visible_to(request.user), user=request.user)
+    tickets = queue_module.open_cases(request.user, form.filters())
     size = policy_module.current().queue_page_size
     page = Paginator(tickets, size).get_page(request.GET.get("page"))
     params = request.GET.copy()
@@ -74,7 +75,6 @@ def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
     verification = workflow.active_verification(ticket)
     steps = list(verification.steps.all()) if verification else []
     ops = GraphOperation.objects.in_bulk([s.operation_id for s in steps if s.operation_id])
-    failed = workflow.failed_operation(ticket)
     delivery = workflow.tap_delivery_for(ticket)
     return {
         "ticket": ticket,
@@ -84,22 +84,18 @@ def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
         "approvals": verification.approvals.select_related("approver") if verification else [],
         "missing": workflow.missing_for_release(verification) if verification else [],
         "steps": [(s, ops.get(s.operation_id)) for s in steps],
-        "failed": failed,
-        "can_retry": failed is not None
-        and (failed.retryable or failed.status == OpStatus.NEEDS_REVIEW),
+        "failed": workflow.failed_operation(ticket),
+        "can_retry": workflow.may_retry(ticket, user),
         "delivery": delivery,
         "containment": workflow.containment_summary(ticket),
-        "can_reveal": delivery is not None
-        and delivery.channel == TapChannel.AGENT
-        and delivery.revealed_at is None
-        and verification is not None
-        and verification.verified_by_id == user.pk,
+        "can_reveal": workflow.may_reveal(ticket, channel=TapChannel.AGENT, user=user),
+        "waiting_mail": outbox.waiting_mail(ticket),
         "earlier": ticket.verifications.filter(active=False).select_related("verified_by"),
         "duplicates": ticket.duplicates.all(),
         "facts": ticket.directory_facts or {},
-        "methods": execution.directory_methods(ticket),
+        "methods": plans.directory_methods(ticket),
         "timeline": [
-            (event, actions.label(event.action))
+            (event, _timeline_label(event))
             for event in AuditEvent.objects.filter(ticket_ref=ticket.reference).order_by("id")
         ],
         "assign_form": AssignForm(),
@@ -109,6 +105,18 @@ def _case(ticket: Ticket, user: Any) -> dict[str, Any]:
         "unfreeze_form": ReasonForm(prefix="unfreeze"),
         "Status": Status,
     }
+
+
+_MAIL_ACTIONS = (Action.MAIL_SENT, Action.MAIL_FAILED, Action.MAIL_ABANDONED)
+
+
+def _timeline_label(event: AuditEvent) -> str:
+    """The action's label; a mail's also says which mail it was."""
+    label = str(actions.label(event.action))
+    kind = (event.data or {}).get("kind") if event.action in _MAIL_ACTIONS else None
+    if kind in MailKind.values:
+        return f"{label}: {MailKind(kind).label}"
+    return label
 
 
 @require_GET
@@ -147,7 +155,7 @@ def assign(request: HttpRequest, ticket: Ticket) -> HttpResponse:
 def verify_form(request: HttpRequest, ticket: Ticket) -> HttpResponse:
     if not request.user.has_perm("tickets.verify_identity"):
         raise PermissionDenied("Your role does not include identity verification.")
-    prompts = execution.liveness_prompts(policy_module.current().liveness_prompt_count)
+    prompts = plans.liveness_prompts(policy_module.current().liveness_prompt_count)
     form = VerificationForm(ticket=ticket, initial=VerificationForm.initial_for(ticket, prompts))
     return _verify_page(request, ticket, form, prompts)
 
@@ -159,8 +167,8 @@ def _verify_page(
         "ticket": ticket,
         "form": form,
         "prompts": prompts,
-        "bounds": execution.tap_bounds(),
-        "trusted_numbers": execution.trusted_phone_numbers(ticket),
+        "bounds": plans.tap_bounds(),
+        "trusted_numbers": plans.trusted_phone_numbers(ticket),
     }
     return render(request, "tickets/staff/verify.html", context, status=status)
 

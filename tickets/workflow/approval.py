@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -20,23 +21,9 @@ from tickets.models import (
     Ticket,
     Verification,
 )
-from tickets.workflow._core import (
-    TransitionRefused,
-    _audits_refusals,
-    _check_not_party,
-    _lock,
-    _move,
-    _refuse,
-    _require,
-    active_verification,
-)
-from tickets.workflow.running import _start_execution
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
-
-    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
-    Staff = User | AnonymousUser
+from tickets.workflow.duties import Staff, audits_refusals, check_not_party, refuse, require
+from tickets.workflow.execution import start_execution
+from tickets.workflow.transitions import TransitionRefused, active_verification, lock, move
 
 
 def _approval_role(verification: Verification, by: Any) -> str:
@@ -52,36 +39,30 @@ def _approval_role(verification: Verification, by: Any) -> str:
     raise TransitionRefused(_("This case already has the approvals it needs from your role."))
 
 
-def _check_approver(ticket: Ticket, verification: Verification, *, by: Any, request: Any) -> None:
+def _check_approver(ticket: Ticket, verification: Verification, *, by: Any) -> None:
     if by.pk == verification.verified_by_id:
-        _refuse(
+        refuse(
             ticket,
-            by=by,
             rule="verifier_approving",
             message=_("You verified this case: a second person must approve it."),
-            request=request,
         )
-    _check_not_party(ticket, by=by, request=request)
+    check_not_party(ticket, by=by)
     confirmation = getattr(verification, "manager_confirmation", None)
     if confirmation is not None and confirmation.decided_by_id == by.pk:
-        _refuse(
+        refuse(
             ticket,
-            by=by,
             rule="confirmer_approving",
             message=_("You confirmed this case for the manager: someone else must approve."),
-            request=request,
         )
     if verification.approvals.filter(approver=by).exists():
-        _refuse(
+        refuse(
             ticket,
-            by=by,
             rule="approving_twice",
             message=_("You already approved this case."),
-            request=request,
         )
 
 
-@_audits_refusals
+@audits_refusals
 @transaction.atomic
 def approve(
     ticket: Ticket, *, by: Staff, note: str = "", request: HttpRequest | None = None
@@ -95,12 +76,12 @@ def approve(
     execution (VERIFIED → APPROVED by compare-and-swap); the database refuses a second approval
     for the same role or person and an approver who verified.
     """
-    _require(by, "tickets.approve_recovery")
-    ticket = _lock(ticket)
+    require(by, "tickets.approve_recovery")
+    ticket = lock(ticket)
     verification = active_verification(ticket)
     if ticket.status != Status.VERIFIED or verification is None:
         raise TransitionRefused(_("This case is not waiting for approval."))
-    _check_approver(ticket, verification, by=by, request=request)
+    _check_approver(ticket, verification, by=by)
     role = _approval_role(verification, by)
     try:
         with transaction.atomic():
@@ -124,7 +105,7 @@ def approve(
         reason=note.strip(),
         data={"role": role, "privileged": verification.privileged},
     )
-    _release_if_ready(ticket, by=by, request=request)
+    release_if_ready(ticket, by=by, request=request)
     return approval
 
 
@@ -142,8 +123,11 @@ def missing_for_release(verification: Verification) -> list[str]:
     return missing
 
 
-def _release_if_ready(ticket: Ticket, *, by: Any, request: Any) -> None:
-    """With every gate passed, VERIFIED → APPROVED (CAS) and start now or after the cooling-off."""
+def release_if_ready(ticket: Ticket, *, by: Any, request: Any = None) -> None:
+    """With every gate of the active round passed (see ``missing_for_release``): VERIFIED →
+    APPROVED (compare-and-swap), and the execution started now or, for a privileged account,
+    once the cooling-off is over (the beat: ``release_cooled_off``). Call with the ticket
+    locked, in the transaction of the step that may have completed the set."""
     verification = Verification.objects.get(ticket=ticket, active=True)
     if missing_for_release(verification):
         return
@@ -151,7 +135,7 @@ def _release_if_ready(ticket: Ticket, *, by: Any, request: Any) -> None:
     not_before = now
     if verification.privileged:
         not_before = max(now, verification.verified_at + policy_module.current().cooling_off)
-    ticket = _move(ticket, from_=[Status.VERIFIED], to=Status.APPROVED)
+    ticket = move(ticket, from_=[Status.VERIFIED], to=Status.APPROVED)
     Verification.objects.filter(pk=verification.pk).update(
         approved_at=now, execute_after=not_before
     )
@@ -164,4 +148,4 @@ def _release_if_ready(ticket: Ticket, *, by: Any, request: Any) -> None:
         data={"execute_after": not_before.isoformat(), "privileged": verification.privileged},
     )
     if not_before <= now:
-        _start_execution(ticket, by=by)
+        start_execution(ticket, by=by)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
@@ -19,76 +19,80 @@ from django.utils.translation import gettext as _
 
 from audit import log
 from audit.actions import Action
+from tickets import outbox
 from tickets import policy as policy_module
 from tickets.models import (
+    MailKind,
     ManagerConfirmation,
     ManagerDecision,
     Status,
     Ticket,
     Verification,
 )
-from tickets.workflow._core import (
+from tickets.workflow.approval import release_if_ready
+from tickets.workflow.duties import (
     DutyConflict,
-    LinkInvalid,
-    TransitionRefused,
-    _audits_refusals,
-    _check_not_party,
-    _lock,
-    _mail,
-    _refuse,
+    Staff,
+    audits_refusals,
+    check_not_party,
     identities_of,
-    security_officer_emails,
+    refuse,
 )
-from tickets.workflow.approval import _release_if_ready
-from tickets.workflow.containment import freeze
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
-
-    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
-    Staff = User | AnonymousUser
+from tickets.workflow.freezing import freeze
+from tickets.workflow.transitions import TransitionRefused, lock
 
 _MANAGER_LINK_SALT = "tickets.workflow.manager_confirmation"
+
+
+class LinkInvalid(Exception):
+    """A manager link that is forged, expired, superseded or already used."""
 
 
 def _token_hash(nonce: str) -> str:
     return hashlib.sha256(nonce.encode()).hexdigest()
 
 
-def _send_manager_link(ticket: Ticket, verification: Verification) -> None:
-    pol = policy_module.current()
-    nonce = secrets.token_urlsafe(32)
+def request_manager_confirmation(ticket: Ticket, verification: Verification) -> None:
+    """Open the round's confirmation and owe its link to the manager of record (with none, to
+    the security officers). Call in the verification's transaction; the worker sends it."""
     now = timezone.now()
     confirmation = ManagerConfirmation.objects.create(
         ticket=ticket,
         verification=verification,
         manager_upn=ticket.manager_upn.lower(),
         routed_to_security=not ticket.manager_upn,
-        token_hash=_token_hash(nonce),
         created_at=now,
-        expires_at=now + pol.manager_link_lifetime,
+        expires_at=now + policy_module.current().manager_link_lifetime,
     )
+    outbox.owe(ticket, kind=MailKind.MANAGER_LINK, confirmation=confirmation)
+
+
+def manager_link_owed(confirmation: ManagerConfirmation) -> bool:
+    """Whether the confirmation still waits for its link: undecided, unexpired, its round
+    current and the case waiting for approval."""
+    return (
+        confirmation.decision == ManagerDecision.PENDING
+        and confirmation.expires_at > timezone.now()
+        and confirmation.verification.active
+        and confirmation.ticket.status == Status.VERIFIED
+    )
+
+
+def mint_manager_link(confirmation: ManagerConfirmation) -> str:
+    """A fresh link for the confirmation, voiding any link minted before (only the hash of its
+    random nonce is stored). Call in the mail attempt's transaction: the link is for that mail
+    only."""
+    nonce = secrets.token_urlsafe(32)
+    ManagerConfirmation.objects.filter(pk=confirmation.pk).update(token_hash=_token_hash(nonce))
     token = signing.dumps({"c": confirmation.pk, "n": nonce}, salt=_MANAGER_LINK_SALT)
-    link = f"{settings.SITE_URL}{reverse('manager_confirm')}?{urlencode({'t': token})}"
-    recipients = (
-        security_officer_emails() if confirmation.routed_to_security else [ticket.manager_upn]
+    return f"{settings.SITE_URL}{reverse('manager_confirm')}?{urlencode({'t': token})}"
+
+
+def void_manager_link(confirmation: ManagerConfirmation) -> None:
+    """The mail carrying the last link did not leave: that link no longer opens anything."""
+    ManagerConfirmation.objects.filter(pk=confirmation.pk, decision=ManagerDecision.PENDING).update(
+        token_hash=""
     )
-    context = {
-        "ticket": ticket,
-        "link": link,
-        "expires_at": confirmation.expires_at,
-        "routed_to_security": confirmation.routed_to_security,
-    }
-    log.record(
-        Action.MANAGER_LINK_SENT,
-        actor=log.SYSTEM,
-        on_behalf_of=verification.verified_by,
-        ticket_ref=ticket.reference,
-        subject=ticket.upn,
-        data={"routed_to_security": confirmation.routed_to_security},
-        personal={"recipients": recipients},
-    )
-    transaction.on_commit(lambda: _mail(recipients, "tickets/manager/link_mail", context))
 
 
 class ManagerLinkRejected(LinkInvalid):
@@ -138,7 +142,8 @@ def open_manager_link(token: str) -> ManagerConfirmation:
     if confirmation is None:
         raise ManagerLinkRejected("unknown")
     ticket_ref = confirmation.ticket.reference
-    if not constant_time_compare(confirmation.token_hash, _token_hash(nonce)):
+    stored = confirmation.token_hash
+    if not stored or not constant_time_compare(stored, _token_hash(nonce)):
         raise ManagerLinkRejected("unknown", ticket_ref=ticket_ref)
     if confirmation.decision != ManagerDecision.PENDING:
         raise ManagerLinkRejected("replayed", ticket_ref=ticket_ref)
@@ -149,41 +154,37 @@ def open_manager_link(token: str) -> ManagerConfirmation:
     return confirmation
 
 
-def _check_manager_identity(confirmation: ManagerConfirmation, *, by: Any, request: Any) -> None:
+def _check_manager_identity(confirmation: ManagerConfirmation, *, by: Any) -> None:
     ticket = confirmation.ticket
     if confirmation.routed_to_security:
         if not by.has_perm("tickets.approve_privileged"):
             raise PermissionDenied("Only a security officer may confirm this case.")
     elif confirmation.manager_upn not in identities_of(by, verified_only=True):
-        _refuse(
+        refuse(
             ticket,
-            by=by,
             rule="not_manager_of_record",
             message=_("You are signed in as someone other than the manager of record."),
-            request=request,
         )
     if by.pk == confirmation.verification.verified_by_id:
-        _refuse(
+        refuse(
             ticket,
-            by=by,
             rule="verifier_confirming",
             message=_("The verifier cannot also confirm."),
-            request=request,
         )
-    _check_not_party(ticket, by=by, request=request)
+    check_not_party(ticket, by=by)
 
 
 def may_decide_as_manager(confirmation: ManagerConfirmation, user: Any) -> bool:
     """Whether ``user`` is the person this confirmation waits for (for the page; the decision
     itself checks again)."""
     try:
-        _check_manager_identity(confirmation, by=user, request=None)
+        _check_manager_identity(confirmation, by=user)
     except (DutyConflict, PermissionDenied):
         return False
     return True
 
 
-@_audits_refusals
+@audits_refusals
 @transaction.atomic
 def decide_as_manager(
     token: str,
@@ -201,8 +202,8 @@ def decide_as_manager(
     security; confirming may release the execution (see ``approve``).
     """
     confirmation = open_manager_link(token)
-    ticket = _lock(confirmation.ticket)
-    _check_manager_identity(confirmation, by=by, request=request)
+    ticket = lock(confirmation.ticket)
+    _check_manager_identity(confirmation, by=by)
     if not reason.strip():
         raise TransitionRefused(_("Give a reason."))
     decision = ManagerDecision.CONFIRMED if confirm else ManagerDecision.DECLINED
@@ -222,7 +223,7 @@ def decide_as_manager(
         data={"routed_to_security": confirmation.routed_to_security},
     )
     if confirm:
-        _release_if_ready(ticket, by=by, request=request)
+        release_if_ready(ticket, by=by, request=request)
     else:
         freeze(ticket, reason=f"Manager declined: {reason.strip()}"[:300], by=by, request=request)
     return confirmation

@@ -1,10 +1,11 @@
-"""Freezing, fraud flags, "this wasn't me" and closing: stopping and undoing a recovery."""
+"""Undoing a recovery: "this wasn't me", fraud flags, the containment they set off in Graph, and
+what that containment achieved (for the case page)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models, transaction
 from django.http import HttpRequest
@@ -16,68 +17,21 @@ from audit import log
 from audit.actions import Action
 from graphops import operations
 from graphops.models import GraphOperation, Kind, OpStatus
-from tickets.models import (
-    ContainmentAction,
-    RecoveryStep,
-    Status,
-    TapDelivery,
-    Ticket,
-    Verification,
-)
-from tickets.workflow._core import (
-    POST_EXECUTION,
-    TransitionRefused,
-    _alert_after_commit,
-    _lock,
-    _move,
-    _require,
-)
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
-
-    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
-    Staff = User | AnonymousUser
-
-
-@transaction.atomic
-def freeze(
-    ticket: Ticket,
-    *,
-    reason: str,
-    by: Any = None,
-    request: HttpRequest | None = None,
-    action: Action = Action.TICKET_FROZEN,
-) -> Ticket:
-    """Freeze an open ticket for security review ("this wasn't me", fraud flag).
-
-    Precondition: the ticket is open and not already frozen. Side effect: the security officers
-    are alerted after commit. Idempotent in effect: a second call raises TransitionRefused.
-    """
-    previous = ticket.status
-    open_states = [s for s in Status if s not in (Status.FROZEN, Status.CLOSED, Status.RESTORED)]
-    ticket = _move(
-        ticket, from_=open_states, to=Status.FROZEN, flagged=True, flag_reason=reason[:300]
-    )
-    log.record(
-        action,
-        actor=by,
-        request=request,
-        ticket_ref=ticket.reference,
-        subject=ticket.upn,
-        reason=reason,
-        data={"from": previous},
-    )
-    _alert_after_commit(ticket, "Ticket frozen", f"The ticket was frozen: {reason}")
-    return ticket
+from tickets.models import ContainmentAction, RecoveryStep, TapDelivery, Ticket
+from tickets.workflow.alerts import alert_security
+from tickets.workflow.duties import Staff, require
+from tickets.workflow.freezing import freeze
+from tickets.workflow.transitions import POST_EXECUTION, TransitionRefused, lock
 
 
 def _executed_something(ticket: Ticket) -> bool:
     return RecoveryStep.objects.filter(ticket=ticket, operation_id__isnull=False).exists()
 
 
-def _contain(ticket: Ticket, *, by: Any, revoke_sessions: bool = True) -> None:
-    """Undo what a recovery gave away: delete the TAP, end sessions, stop any unshown reveal."""
+def contain(ticket: Ticket, *, by: Any, revoke_sessions: bool = True) -> None:
+    """Undo what a recovery gave away: delete the TAP, end the sessions (unless
+    ``revoke_sessions`` is False), stop any unshown reveal. The Graph operations are queued
+    after commit, each with its ContainmentAction row (what the case page reports)."""
     TapDelivery.objects.filter(ticket=ticket, revealed_at__isnull=True).update(
         available_until=timezone.now()
     )
@@ -122,7 +76,7 @@ def report_not_me(
     can no longer be revealed. The security officers are alerted (urgently after execution) in
     every case, including a case already frozen or closed.
     """
-    ticket = _lock(ticket)
+    ticket = lock(ticket)
     executed = ticket.status in POST_EXECUTION or _executed_something(ticket)
     try:
         ticket = freeze(ticket, reason=reason, by=by, request=request, action=action)
@@ -137,13 +91,13 @@ def report_not_me(
             data={"status": ticket.status, "frozen": False},
         )
     if executed:
-        _contain(ticket, by=by)
-        _alert_after_commit(
+        contain(ticket, by=by)
+        alert_security(
             ticket,
-            "URGENT: recovery reported as not requested after execution",
-            "The account holder says they did not ask for this recovery, which was already "
-            "carried out. The pass was revoked and sessions ended; treat the account as "
-            "possibly compromised.",
+            headline="URGENT: recovery reported as not requested after execution",
+            detail="The account holder says they did not ask for this recovery, which was "
+            "already carried out. The pass was revoked and sessions ended; treat the account "
+            "as possibly compromised.",
         )
     return ticket
 
@@ -153,7 +107,7 @@ def flag_fraud(
     ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None = None
 ) -> Ticket:
     """A staff member suspects fraud: the case is frozen (and contained if already executed)."""
-    _require(by, "tickets.work_ticket", "tickets.approve_recovery")
+    require(by, "tickets.work_ticket", "tickets.approve_recovery")
     if not reason.strip():
         raise TransitionRefused(_("Say why you suspect fraud."))
     return report_not_me(
@@ -163,62 +117,6 @@ def flag_fraud(
         request=request,
         action=Action.FRAUD_FLAGGED,
     )
-
-
-@transaction.atomic
-def close(ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None = None) -> Ticket:
-    """Close a case. Agents close open cases not yet approved; security officers also frozen
-    ones (after review). The active round, if any, is superseded."""
-    if ticket.status == Status.FROZEN:
-        _require(by, "tickets.handle_fraud")
-        allowed = [Status.FROZEN]
-    else:
-        _require(by, "tickets.work_ticket")
-        allowed = [Status.NEW, Status.IN_VERIFICATION, Status.VERIFIED, Status.FAILED]
-    if not reason.strip():
-        raise TransitionRefused(_("Give a reason."))
-    ticket = _move(ticket, from_=allowed, to=Status.CLOSED)
-    Verification.objects.filter(ticket=ticket, active=True).update(active=False)
-    log.record(
-        Action.TICKET_CLOSED,
-        actor=by,
-        request=request,
-        ticket_ref=ticket.reference,
-        subject=ticket.upn,
-        reason=reason.strip(),
-    )
-    return ticket
-
-
-@transaction.atomic
-def unfreeze(
-    ticket: Ticket, *, by: Staff, reason: str, request: HttpRequest | None = None
-) -> Ticket:
-    """A security officer releases a frozen case back to work, saying why.
-
-    Precondition: FROZEN; ``by`` holds tickets.handle_fraud; a reason. The case goes back to
-    IN_VERIFICATION with its agent (NEW if nobody claimed it), unflagged; the round it had is
-    superseded, so identity is verified afresh before anything runs again. Allowed after a
-    "this wasn't me" too: the reason is on the record. Compare-and-swap: a second call raises
-    TransitionRefused.
-    """
-    _require(by, "tickets.handle_fraud")
-    if not reason.strip():
-        raise TransitionRefused(_("Give a reason."))
-    ticket = _lock(ticket)
-    to = Status.IN_VERIFICATION if ticket.assigned_to_id else Status.NEW
-    ticket = _move(ticket, from_=[Status.FROZEN], to=to, flagged=False, flag_reason="")
-    Verification.objects.filter(ticket=ticket, active=True).update(active=False)
-    log.record(
-        Action.TICKET_UNFROZEN,
-        actor=by,
-        request=request,
-        ticket_ref=ticket.reference,
-        subject=ticket.upn,
-        reason=reason.strip(),
-        data={"to": to},
-    )
-    return ticket
 
 
 # --- What containment achieved, for the case page ---------------------------------------------

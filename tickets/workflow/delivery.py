@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
@@ -20,13 +21,35 @@ from tickets.models import (
     TapDelivery,
     Ticket,
 )
-from tickets.workflow._core import TransitionRefused, _lock, _require, active_verification
+from tickets.workflow.duties import Staff, require
+from tickets.workflow.transitions import TransitionRefused, active_verification, lock
 
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
 
-    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
-    Staff = User | AnonymousUser
+def _revealable(ticket: Ticket, *, channel: str, by: Any) -> TapDelivery:
+    """The round's delivery if ``by`` may have its pass shown through ``channel`` now; raises
+    TransitionRefused (or PermissionDenied for the agent channel) otherwise."""
+    verification = active_verification(ticket)
+    delivery = getattr(verification, "tap_delivery", None) if verification else None
+    if ticket.status != Status.EXECUTED or delivery is None or delivery.channel != channel:
+        raise TransitionRefused(_("There is no pass to show here."))
+    if channel == TapChannel.AGENT:
+        require(by, "tickets.verify_identity")
+        if by.pk != verification.verified_by_id:  # type: ignore[union-attr]
+            raise PermissionDenied("Only the verifying agent may read out the pass.")
+    if delivery.revealed_at is not None or delivery.available_until <= timezone.now():
+        raise TransitionRefused(_("The pass was already shown, or its time to be shown is over."))
+    return delivery
+
+
+def may_reveal(ticket: Ticket, *, channel: str, user: Any = None) -> bool:
+    """Whether the round's pass may be shown now through ``channel`` (to ``user``, for the agent
+    channel): EXECUTED, the plan's channel, never shown, within its window. The question the
+    pages ask before offering the button; ``reveal_tap`` asks it itself."""
+    try:
+        _revealable(ticket, channel=channel, by=user)
+    except (TransitionRefused, PermissionDenied):
+        return False
+    return True
 
 
 @transaction.atomic
@@ -39,20 +62,13 @@ def reveal_tap(
 ) -> str:
     """Show the round's TAP once, through the channel the plan chose, then it is wiped.
 
-    Precondition: EXECUTED, a delivery for ``channel`` still in its window and never shown. For
-    the agent channel ``by`` must be the verifying agent (reading it out on the live call).
-    Compare-and-swap on the delivery, then graphops decrypts-and-wipes under a row lock: a
-    second reveal, concurrent or later, fails. Audited without the value.
+    Precondition: ``may_reveal`` — EXECUTED, a delivery for ``channel`` still in its window and
+    never shown; for the agent channel ``by`` must be the verifying agent (reading it out on the
+    live call). Compare-and-swap on the delivery, then graphops decrypts-and-wipes under a row
+    lock: a second reveal, concurrent or later, fails. Audited without the value.
     """
-    ticket = _lock(ticket)
-    verification = active_verification(ticket)
-    delivery = getattr(verification, "tap_delivery", None) if verification else None
-    if ticket.status != Status.EXECUTED or delivery is None or delivery.channel != channel:
-        raise TransitionRefused(_("There is no pass to show here."))
-    if channel == TapChannel.AGENT:
-        _require(by, "tickets.verify_identity")
-        if by is None or by.pk != verification.verified_by_id:  # type: ignore[union-attr]
-            raise PermissionDenied("Only the verifying agent may read out the pass.")
+    ticket = lock(ticket)
+    delivery = _revealable(ticket, channel=channel, by=by)
     now = timezone.now()
     shown = TapDelivery.objects.filter(
         pk=delivery.pk, revealed_at__isnull=True, available_until__gt=now
@@ -76,17 +92,17 @@ def reveal_tap(
 
 
 def tap_delivery_for(ticket: Ticket) -> TapDelivery | None:
+    """The current round's pass delivery, if the plan issued a pass and it was issued."""
     verification = active_verification(ticket)
     return getattr(verification, "tap_delivery", None) if verification else None
 
 
-def requester_may_reveal(ticket: Ticket) -> bool:
-    """Whether the status page should offer the requester their pass (shown once)."""
+def pass_goes_to_requester(ticket: Ticket) -> bool:
+    """Whether the case is ready and its plan hands the pass to the requester (shown or not:
+    the status page offers it, and the reveal explains when it was shown already)."""
     delivery = tap_delivery_for(ticket)
     return (
         ticket.status == Status.EXECUTED
         and delivery is not None
         and delivery.channel == TapChannel.REQUESTER
-        and delivery.revealed_at is None
-        and delivery.available_until > timezone.now()
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -12,31 +13,18 @@ from django.utils.translation import gettext as _
 
 from audit import log
 from audit.actions import Action
-from tickets import execution
+from tickets import plans
 from tickets import policy as policy_module
-from tickets.execution import Plan
 from tickets.models import (
     Status,
     Ticket,
     Verification,
     VerificationMethod,
 )
-from tickets.workflow._core import (
-    TransitionRefused,
-    _audits_refusals,
-    _check_not_party,
-    _lock,
-    _move,
-    _require,
-    is_privileged,
-)
-from tickets.workflow.confirmation import _send_manager_link
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
-
-    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
-    Staff = User | AnonymousUser
+from tickets.plans import Plan
+from tickets.workflow.confirmation import request_manager_confirmation
+from tickets.workflow.duties import Staff, audits_refusals, check_not_party, require
+from tickets.workflow.transitions import TransitionRefused, is_privileged, lock, move
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +46,7 @@ def _evidence_problem(ticket: Ticket, evidence: Evidence) -> str:
     if evidence.method == VerificationMethod.VIDEO_ID and not evidence.liveness_prompts:
         return _("A video verification needs the liveness prompts the page proposed.")
     if evidence.method == VerificationMethod.TRUSTED_CALLBACK and (
-        evidence.callback_number not in execution.trusted_phone_numbers(ticket)
+        evidence.callback_number not in plans.trusted_phone_numbers(ticket)
     ):
         return _("Call back only a number from a trusted record, never one from the request.")
     if evidence.method == VerificationMethod.MANAGER_VOUCH and not ticket.manager_upn:
@@ -66,7 +54,7 @@ def _evidence_problem(ticket: Ticket, evidence: Evidence) -> str:
     return ""
 
 
-@_audits_refusals
+@audits_refusals
 @transaction.atomic
 def verify_identity(
     ticket: Ticket,
@@ -80,20 +68,20 @@ def verify_identity(
 
     Precondition: IN_VERIFICATION, assigned to ``by``, who may verify identities and is not the
     account holder or requester; the evidence fits an accepted method; the plan fits the policy
-    and the tenant's TAP policy. Side effects (after commit): the manager of record — or, with
-    none, the security officers — get the single-use confirmation link.
+    and the tenant's TAP policy. Side effect: the manager of record — or, with none, the
+    security officers — are owed the single-use confirmation link (sent by the worker).
     """
-    _require(by, "tickets.verify_identity")
-    ticket = _lock(ticket)
+    require(by, "tickets.verify_identity")
+    ticket = lock(ticket)
     if ticket.assigned_to_id != by.pk:
         raise TransitionRefused(_("Claim the ticket before verifying the requester."))
-    _check_not_party(ticket, by=by, request=request)
+    check_not_party(ticket, by=by)
     problem = _evidence_problem(ticket, evidence)
-    problems = [problem] if problem else execution.plan_problems(plan, ticket)
+    problems = [problem] if problem else plans.plan_problems(plan, ticket)
     if problems:
         raise TransitionRefused(" ".join(problems))
     now = timezone.now()
-    ticket = _move(ticket, from_=[Status.IN_VERIFICATION], to=Status.VERIFIED)
+    ticket = move(ticket, from_=[Status.IN_VERIFICATION], to=Status.VERIFIED)
     verification = Verification.objects.create(
         ticket=ticket,
         verified_by=cast("User", by),
@@ -118,7 +106,7 @@ def verify_identity(
             "plan": _plan_summary(plan),
         },
     )
-    _send_manager_link(ticket, verification)
+    request_manager_confirmation(ticket, verification)
     return verification
 
 

@@ -1,57 +1,50 @@
-"""Execution: Graph steps one after another, the case following their outcome, follow-up."""
+"""Execution: the plan's Graph steps one after another, the case following their outcome, and a
+failed step sent again."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import log
 from audit.actions import Action
 from graphops import operations
 from graphops.models import GraphOperation, Kind, OpStatus
-from tickets import execution
+from tickets import outbox, plans
 from tickets import policy as policy_module
-from tickets.execution import Plan
 from tickets.models import (
+    MailKind,
     RecoveryStep,
     Status,
     TapDelivery,
     Ticket,
     Verification,
 )
-from tickets.workflow._core import (
-    TransitionRefused,
-    _alert_after_commit,
-    _lock,
-    _mail,
-    _move,
-    _require,
-    active_verification,
-)
-from tickets.workflow.containment import _contain
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
-
-    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
-    Staff = User | AnonymousUser
+from tickets.plans import Plan
+from tickets.workflow.alerts import alert_security
+from tickets.workflow.containment import contain
+from tickets.workflow.duties import Staff, require
+from tickets.workflow.follow_up import record_follow_up
+from tickets.workflow.transitions import TransitionRefused, active_verification, lock, move
 
 logger = logging.getLogger("tickets.workflow")
 
 
-def _start_execution(ticket: Ticket, *, by: Any = None) -> None:
-    """APPROVED → EXECUTING (CAS: whoever loses the race does nothing); queue the first step."""
-    ticket = _move(ticket, from_=[Status.APPROVED], to=Status.EXECUTING)
+def start_execution(ticket: Ticket, *, by: Any = None) -> None:
+    """APPROVED → EXECUTING (compare-and-swap: whoever loses the race raises
+    TransitionRefused), the plan's steps recorded and the first one queued after commit."""
+    ticket = move(ticket, from_=[Status.APPROVED], to=Status.EXECUTING)
     verification = Verification.objects.get(ticket=ticket, active=True)
-    for position, (kind, params) in enumerate(execution.steps_for(verification_plan(verification))):
+    for position, (kind, params) in enumerate(plans.steps_for(verification_plan(verification))):
         RecoveryStep.objects.create(
             ticket=ticket, verification=verification, position=position, kind=kind, params=params
         )
@@ -87,7 +80,7 @@ def _queue_next_step(
         params=step.params,
         correlation=ticket.reference,
         requested_by=by,
-        target_user_id=str(execution.user_facts(ticket).get("id") or ""),
+        target_user_id=str(plans.user_facts(ticket).get("id") or ""),
     )
     RecoveryStep.objects.filter(pk=step.pk).update(operation_id=operation.pk)
     return True
@@ -105,7 +98,7 @@ def release_cooled_off(*, now: dt.datetime | None = None) -> int:
     )
     for ticket in due.select_for_update(skip_locked=True):
         with transaction.atomic():
-            _start_execution(ticket)
+            start_execution(ticket)
             started += 1
     return started
 
@@ -135,7 +128,7 @@ def record_step_outcome(step: RecoveryStep, *, operation: GraphOperation) -> Tic
     Idempotent: a repeated signal for the same outcome changes nothing (CAS on the status,
     the next step is queued once). A TAP issued for a case frozen meanwhile is revoked.
     """
-    ticket = _lock(step.ticket)
+    ticket = lock(step.ticket)
     verification = step.verification
     if operation.status != OpStatus.SUCCEEDED:
         return _record_step_failure(ticket, step, operation)
@@ -146,7 +139,7 @@ def record_step_outcome(step: RecoveryStep, *, operation: GraphOperation) -> Tic
     if ticket.status == Status.FAILED:  # a retried step succeeded
         if failed_operation(ticket) is not None:
             return ticket  # another step failed since: this outcome was delivered before
-        ticket = _move(ticket, from_=[Status.FAILED], to=Status.EXECUTING)
+        ticket = move(ticket, from_=[Status.FAILED], to=Status.EXECUTING)
     if _queue_next_step(ticket, verification, position=step.position + 1):
         return ticket
     if verification.steps.count() != _succeeded(verification):
@@ -165,8 +158,10 @@ def _prepare_delivery(ticket: Ticket, verification: Verification, op: GraphOpera
     expires = op.result.get("expires_at")
     if expires:
         until = min(until, dt.datetime.fromisoformat(expires))
-    contain = ticket.status not in (Status.EXECUTING, Status.FAILED) or not verification.active
-    if contain:
+    frozen_meanwhile = (
+        ticket.status not in (Status.EXECUTING, Status.FAILED) or not verification.active
+    )
+    if frozen_meanwhile:
         until = timezone.now()  # never shown; the containment deletes it in Graph
     _delivery, created = TapDelivery.objects.get_or_create(
         verification=verification,
@@ -177,14 +172,14 @@ def _prepare_delivery(ticket: Ticket, verification: Verification, op: GraphOpera
             "available_until": until,
         },
     )
-    if created and contain:
-        _contain(ticket, by=None, revoke_sessions=False)
+    if created and frozen_meanwhile:
+        contain(ticket, by=None, revoke_sessions=False)
 
 
 def _record_step_failure(ticket: Ticket, step: RecoveryStep, op: GraphOperation) -> Ticket:
     if ticket.status != Status.EXECUTING:
         return ticket
-    ticket = _move(ticket, from_=[Status.EXECUTING], to=Status.FAILED)
+    ticket = move(ticket, from_=[Status.EXECUTING], to=Status.FAILED)
     log.record(
         Action.EXECUTION_FAILED,
         actor=log.SYSTEM,
@@ -202,16 +197,16 @@ def _record_step_failure(ticket: Ticket, step: RecoveryStep, op: GraphOperation)
         },
     )
     if op.kind == Kind.ISSUE_TAP and op.status == OpStatus.NEEDS_REVIEW:
-        _alert_after_commit(
+        alert_security(
             ticket,
-            "TAP issuance needs review",
-            "A Temporary Access Pass request ended in an unknown state.",
+            headline="TAP issuance needs review",
+            detail="A Temporary Access Pass request ended in an unknown state.",
         )
     return ticket
 
 
 def _mark_executed(ticket: Ticket, verification: Verification) -> Ticket:
-    ticket = _move(ticket, from_=[Status.EXECUTING], to=Status.EXECUTED)
+    ticket = move(ticket, from_=[Status.EXECUTING], to=Status.EXECUTED)
     now = timezone.now()
     Verification.objects.filter(pk=verification.pk).update(executed_at=now, last_check_at=now)
     log.record(
@@ -224,43 +219,51 @@ def _mark_executed(ticket: Ticket, verification: Verification) -> Ticket:
         },
     )
     if verification.issue_tap and verification.privileged:
-        _alert_after_commit(
+        alert_security(
             ticket,
-            "TAP issued to a privileged account",
-            "A Temporary Access Pass was issued to a privileged account.",
+            headline="TAP issued to a privileged account",
+            detail="A Temporary Access Pass was issued to a privileged account.",
         )
-    _notify_executed(ticket)
+    # The account's own mailbox and its manager learn the recovery was done (never the TAP).
+    outbox.owe(ticket, kind=MailKind.EXECUTED, language=ticket.language)
     return ticket
 
 
-def _notify_executed(ticket: Ticket) -> None:
-    """Tell the account's own mailbox and its manager: recovery done (never the TAP)."""
-    recipients = [r for r in (ticket.upn, ticket.manager_upn) if r]
-    language = ticket.language
-    context = {"ticket": ticket, "site_url": settings.SITE_URL}
+def _retriable(ticket: Ticket, *, by: Any) -> GraphOperation:
+    """The failed operation ``by`` may send again now; raises PermissionDenied (role) or
+    TransitionRefused (nothing to retry) otherwise."""
+    require(by, "tickets.work_ticket", "tickets.approve_recovery")
+    require(by, "graphops.retry_graphoperation")
+    operation = failed_operation(ticket)
+    if ticket.status != Status.FAILED or operation is None:
+        raise TransitionRefused(_("Nothing to retry on this case."))
+    if operation.status != OpStatus.NEEDS_REVIEW and not operation.retryable:
+        raise TransitionRefused(_("This failure is permanent: the step cannot be retried."))
+    return operation
 
-    def send() -> None:
-        with translation.override(language):
-            _mail(recipients, "tickets/staff/executed_mail", context)
 
-    transaction.on_commit(send)
+def may_retry(ticket: Ticket, user: Any) -> bool:
+    """Whether ``user`` may send the case's failed step again now: FAILED, the failure
+    retryable (or waiting for a person's review), and a role that works cases and retries Graph
+    operations. The question the case page asks; ``retry_failed_step`` asks it itself."""
+    try:
+        _retriable(ticket, by=user)
+    except (TransitionRefused, PermissionDenied):
+        return False
+    return True
 
 
 @transaction.atomic
 def retry_failed_step(ticket: Ticket, *, by: Staff, request: HttpRequest | None = None) -> Ticket:
-    """Send the failed step back to Graph. Precondition: FAILED, the failed operation retryable
-    (or waiting for a person's review); ``by`` may work or approve tickets and retry Graph
-    operations. The ticket goes back to EXECUTING (CAS)."""
-    _require(by, "tickets.work_ticket", "tickets.approve_recovery")
-    ticket = _lock(ticket)
-    operation = failed_operation(ticket)
-    if ticket.status != Status.FAILED or operation is None:
-        raise TransitionRefused(_("Nothing to retry on this case."))
+    """Send the failed step back to Graph. Precondition: ``may_retry(ticket, by)``. The ticket
+    goes back to EXECUTING (compare-and-swap), the operation to PENDING (graphops)."""
+    ticket = lock(ticket)
+    operation = _retriable(ticket, by=by)
     try:
         operations.retry(operation, by=cast("User", by))
     except operations.RetryRefused as exc:
         raise TransitionRefused(str(exc)) from None
-    ticket = _move(ticket, from_=[Status.FAILED], to=Status.EXECUTING)
+    ticket = move(ticket, from_=[Status.FAILED], to=Status.EXECUTING)
     log.record(
         Action.TICKET_RETRIED,
         actor=by,
@@ -273,6 +276,7 @@ def retry_failed_step(ticket: Ticket, *, by: Staff, request: HttpRequest | None 
 
 
 def failed_operation(ticket: Ticket) -> GraphOperation | None:
+    """The current round's step that failed or waits for a person's review, if any."""
     verification = active_verification(ticket)
     if verification is None:
         return None
@@ -282,84 +286,6 @@ def failed_operation(ticket: Ticket) -> GraphOperation | None:
         .filter(status__in=[OpStatus.FAILED, OpStatus.NEEDS_REVIEW])
         .first()
     )
-
-
-@transaction.atomic
-def request_follow_ups(*, now: dt.datetime | None = None) -> int:
-    """Ask Graph about every executed case not checked lately (the beat calls this)."""
-    pol = policy_module.current()
-    now = now or timezone.now()
-    due = Verification.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-        active=True,
-        ticket__status=Status.EXECUTED,
-        last_check_at__lte=now - dt.timedelta(minutes=pol.follow_up_minutes),
-    )
-    count = 0
-    for verification in due.select_related("ticket"):
-        delivery = getattr(verification, "tap_delivery", None)
-        params = {"since": verification.executed_at.isoformat()}  # type: ignore[union-attr]
-        if delivery is not None:
-            op = GraphOperation.objects.filter(pk=delivery.operation_id).first()
-            if op is not None and op.result.get("tap_id"):
-                params["tap_id"] = op.result["tap_id"]
-        operations.request_operation(
-            Kind.CHECK_NEW_METHODS,
-            target_upn=verification.ticket.upn,
-            params=params,
-            correlation=verification.ticket.reference,
-        )
-        Verification.objects.filter(pk=verification.pk).update(last_check_at=now)
-        count += 1
-    return count
-
-
-@transaction.atomic
-def record_follow_up(ticket: Ticket, *, operation: GraphOperation) -> Ticket:
-    """What the follow-up found: a new method → RESTORED; TAP expired unused (or waited too
-    long) → flagged and reopened for an agent; otherwise nothing yet."""
-    ticket = _lock(ticket)
-    verification = active_verification(ticket)
-    if ticket.status != Status.EXECUTED or verification is None:
-        return ticket
-    if operation.status != OpStatus.SUCCEEDED:
-        return ticket
-    result = operation.result or {}
-    if result.get("has_new_method"):
-        ticket = _move(ticket, from_=[Status.EXECUTED], to=Status.RESTORED)
-        log.record(
-            Action.TICKET_RESTORED,
-            ticket_ref=ticket.reference,
-            subject=ticket.upn,
-            data={"operation_id": str(operation.pk)},
-        )
-        return ticket
-    executed_at = verification.executed_at or timezone.now()
-    give_up = executed_at + dt.timedelta(hours=policy_module.current().follow_up_give_up_hours)
-    if result.get("tap_expired_unused") or timezone.now() >= give_up:
-        return reopen(ticket, reason="The pass expired unused; no new method was registered.")
-    return ticket
-
-
-@transaction.atomic
-def reopen(ticket: Ticket, *, reason: str, by: Any = None, request: Any = None) -> Ticket:
-    """Supersede the round and hand the case back to an agent, flagged, for a new round."""
-    ticket = _move(
-        ticket,
-        from_=[Status.EXECUTED, Status.FAILED],
-        to=Status.IN_VERIFICATION,
-        flagged=True,
-        flag_reason=reason[:300],
-    )
-    Verification.objects.filter(ticket=ticket, active=True).update(active=False)
-    log.record(
-        Action.TICKET_REOPENED,
-        actor=by,
-        request=request,
-        ticket_ref=ticket.reference,
-        subject=ticket.upn,
-        reason=reason,
-    )
-    return ticket
 
 
 def verification_plan(verification: Verification) -> Plan:

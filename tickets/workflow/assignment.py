@@ -1,9 +1,8 @@
-"""Queue handling: claiming and assigning a case."""
+"""Who works a case: an agent claims it, or it is handed to another agent."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -14,22 +13,11 @@ from tickets.models import (
     Status,
     Ticket,
 )
-from tickets.workflow._core import (
-    TransitionRefused,
-    _audits_refusals,
-    _check_not_party,
-    _move,
-    _require,
-)
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
-
-    # Who acts: the signed-in staff member (an anonymous one is refused by the guards).
-    Staff = User | AnonymousUser
+from tickets.workflow.duties import Staff, audits_refusals, check_not_party, require
+from tickets.workflow.transitions import TransitionRefused, move
 
 
-@_audits_refusals
+@audits_refusals
 @transaction.atomic
 def claim(ticket: Ticket, *, by: Staff, request: HttpRequest | None = None) -> Ticket:
     """The agent takes the case: NEW → IN_VERIFICATION, assigned to them.
@@ -37,13 +25,13 @@ def claim(ticket: Ticket, *, by: Staff, request: HttpRequest | None = None) -> T
     Precondition: ``by`` may work tickets and is not the account holder or requester. A case
     already in verification is re-assigned to ``by`` (an agent taking over). Compare-and-swap.
     """
-    _require(by, "tickets.work_ticket")
-    _check_not_party(ticket, by=by, request=request)
+    require(by, "tickets.work_ticket")
+    check_not_party(ticket, by=by)
     previous = ticket.assigned_to_id
     if ticket.status == Status.NEW:
-        ticket = _move(ticket, from_=[Status.NEW], to=Status.IN_VERIFICATION, assigned_to=by)
+        ticket = move(ticket, from_=[Status.NEW], to=Status.IN_VERIFICATION, assigned_to=by)
     else:
-        ticket = _move(
+        ticket = move(
             ticket, from_=[Status.IN_VERIFICATION], to=Status.IN_VERIFICATION, assigned_to=by
         )
     log.record(
@@ -57,17 +45,17 @@ def claim(ticket: Ticket, *, by: Staff, request: HttpRequest | None = None) -> T
     return ticket
 
 
-@_audits_refusals
+@audits_refusals
 @transaction.atomic
 def assign(ticket: Ticket, *, to: User, by: Staff, request: HttpRequest | None = None) -> Ticket:
     """Hand an open case to another agent. Precondition: both may work tickets."""
-    _require(by, "tickets.work_ticket")
+    require(by, "tickets.work_ticket")
     if not to.is_active or not to.has_perm("tickets.work_ticket"):
         raise TransitionRefused(_("That person cannot work on recovery tickets."))
-    _check_not_party(ticket, by=to, request=request)
+    check_not_party(ticket, by=to)
     if ticket.status not in (Status.NEW, Status.IN_VERIFICATION, Status.VERIFIED):
         raise TransitionRefused(_("Only a case not yet approved can change hands."))
-    ticket = _move(ticket, from_=[ticket.status], to=ticket.status, assigned_to=to)
+    ticket = move(ticket, from_=[ticket.status], to=ticket.status, assigned_to=to)
     log.record(
         Action.TICKET_ASSIGNED,
         actor=by,
