@@ -13,6 +13,8 @@ provider, is one more module routed by ``server``):
 - ``state``: the directory and the simulator's own bookkeeping (faults, tokens, requests);
   ``seed``: the demo directory; ``defaults``: the fixed identity.
 - ``graph``: the Graph v1.0 routes; ``shapes``: their JSON answers and errors.
+- ``audit_log``: the directory audit log (an entry for every change served, and for what a
+  person does in the admin center), listed at ``/auditLogs/directoryAudits``.
 - ``login``: the authority (OpenID configuration, token endpoint); ``certs``: its TLS key.
 - ``control``: the ``/_sim/`` API; ``server``: the HTTP plumbing; ``__main__``: the process.
 """

@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from simtenant import seed
+from simtenant import audit_log, seed
 from simtenant.graph import Reply
-from simtenant.state import App, Fault, Tenant, User, now
+from simtenant.state import App, AuditLogSettings, Fault, Tenant, User, now
 
 METHOD_TYPES = {
     "phone": "phoneAuthenticationMethod",
@@ -51,6 +51,9 @@ class Control:
             ("GET", re.compile(r"^/_sim/users/(?P<upn>[^/]+)$"), self.user),
             ("POST", re.compile(r"^/_sim/users/(?P<upn>[^/]+)/methods$"), self.register_method),
             ("POST", re.compile(r"^/_sim/users/(?P<upn>[^/]+)/tap$"), self.tap_event),
+            ("POST", re.compile(r"^/_sim/admin-center$"), self.admin_center),
+            ("GET", re.compile(r"^/_sim/audit-log$"), self.audit_log),
+            ("PATCH", re.compile(r"^/_sim/audit-log$"), self.audit_log_settings),
         ]
 
     def handle(self, method: str, path: str, body: dict[str, Any]) -> Reply:
@@ -149,7 +152,8 @@ class Control:
         user = self._user(upn)
         data = {k: v for k, v in body.items() if k != "type"}
         method = self.tenant.add_method(user, METHOD_TYPES[body["type"]], **data)
-        return Reply(201, {"id": method.id})
+        entry = audit_log.record_user_registration(self.tenant, user, method)
+        return Reply(201, {"id": method.id, "event_id": entry["id"]})
 
     def tap_event(self, body: dict[str, Any], upn: str) -> Reply:
         """{"action": "use"} signs in with the TAP; {"action": "expire"} moves it into the past."""
@@ -163,3 +167,29 @@ class Control:
             tap.data["startDateTime"] = now() - dt.timedelta(minutes=minutes)
             tap.created = tap.data["startDateTime"]
         return Reply(200, {"ok": True})
+
+    def admin_center(self, body: dict[str, Any]) -> Reply:
+        """A change made by a person in the Entra admin center, outside any portal
+        (``audit_log.act_as_admin``): the tenant changes and its audit log says who did it."""
+        return Reply(201, audit_log.act_as_admin(self.tenant, body))
+
+    def audit_log(self, body: dict[str, Any]) -> Reply:
+        """Every audit entry, visible yet or not, and how the log behaves."""
+        return Reply(
+            200,
+            {
+                "entries": audit_log.entries_view(self.tenant),
+                "settings": self.tenant.audit_settings.__dict__,
+            },
+        )
+
+    def audit_log_settings(self, body: dict[str, Any]) -> Reply:
+        """{"delay_seconds", "page_size", "correlation", "late_next", "late_by_seconds",
+        "duplicate_next", "premium"}: any subset (``state.AuditLogSettings``)."""
+        names = {f.name for f in dataclasses.fields(AuditLogSettings)}
+        unknown = sorted(set(body) - names)
+        if unknown:
+            raise ValueError(f"unknown audit-log settings: {unknown}")
+        for name, value in body.items():
+            setattr(self.tenant.audit_settings, name, value)
+        return Reply(200, self.tenant.audit_settings.__dict__)

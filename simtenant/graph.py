@@ -66,6 +66,7 @@ class Request:
     body: dict[str, Any]
     app: App
     tenant: Tenant
+    base_url: str = ""  # e.g. http://127.0.0.1:PORT/v1.0, for the @odata.nextLink of a page
 
 
 Handler = Callable[..., Reply]

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from simtenant import graph, login, shapes
+from simtenant import audit_log, graph, login, shapes
 from simtenant.control import Control
 from simtenant.graph import Reply
 from simtenant.state import RequestRecord, Tenant, iso, now
@@ -85,7 +85,8 @@ class GraphHandler(_Handler):
             return
         request_id = str(uuid.uuid4())
         client_request_id = self.headers.get("client-request-id") or str(uuid.uuid4())
-        reply, stall = self._graph(method, path, query, body)
+        ids = (request_id, client_request_id)
+        reply, stall = self._graph(method, path, query, body, ids=ids)
         if stall:
             time.sleep(stall)
         if reply.status >= 400 and reply.body is None:
@@ -114,7 +115,13 @@ class GraphHandler(_Handler):
             return Reply(400 if not isinstance(exc, LookupError) else 404, {"error": repr(exc)})
 
     def _graph(
-        self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        body: dict[str, Any],
+        *,
+        ids: tuple[str, str],
     ) -> tuple[Reply, float]:
         if not path.startswith("/v1.0/"):
             return _error(400, "BadRequest", "Invalid version: only v1.0 is simulated."), 0.0
@@ -130,10 +137,17 @@ class GraphHandler(_Handler):
             if fault.status and not fault.delay_after_action:
                 return _fault_reply(fault.status, fault.retry_after), 0.0
             stall_after = fault.delay_seconds if fault.delay_after_action else 0.0
-        request = graph.Request(method, path[len("/v1.0") :], query, body, app, self.tenant)
+        base_url = f"http://{self.headers.get('Host') or '127.0.0.1'}/v1.0"
+        request = graph.Request(
+            method, path[len("/v1.0") :], query, body, app, self.tenant, base_url
+        )
         try:
             with self.tenant.lock:
                 reply = graph.dispatch(request)
+                # The change happened, whatever the caller hears next (a fault below).
+                audit_log.after_graph_call(
+                    request, reply, request_id=ids[0], client_request_id=ids[1]
+                )
         except graph.GraphError as exc:
             reply = _error(exc.status, exc.code, exc.message)
         if fault is not None and fault.status:

@@ -37,6 +37,7 @@ DEFAULT_GRANTS = (
     "Policy.Read.AuthenticationMethod",
     "User.RevokeSessions.All",
     "GroupMember.ReadWrite.All",
+    "AuditLog.Read.All",
 )
 TAP_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789+-@#$%&*"
 
@@ -119,6 +120,36 @@ class App:
     secret: str | None
     certificate_pem: bytes | None = None
     grants: set[str] = field(default_factory=lambda: set(DEFAULT_GRANTS))
+    display_name: str = "Recovery Portal"
+
+    @property
+    def service_principal_id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"serviceprincipal:{self.client_id}"))
+
+
+@dataclass
+class AuditEntry:
+    """One directoryAudit record, listed from ``visible_at`` on (Entra's log lags)."""
+
+    record: dict[str, Any]
+    activity_at: dt.datetime
+    visible_at: dt.datetime
+    copies: int = 1  # listed this many times (Graph has been seen to repeat an entry)
+
+
+@dataclass
+class AuditLogSettings:
+    """How the simulated audit log behaves (``/_sim/audit-log``)."""
+
+    delay_seconds: float = 0.0  # every entry becomes visible this long after it happened
+    page_size: int = 100  # the most entries one page holds, whatever $top asks
+    # What an entry's correlationId is for a Graph call: the caller's client-request-id, the
+    # request-id Graph answered with, or a fresh id (Microsoft does not document which).
+    correlation: str = "client-request-id"
+    late_next: int = 0  # the next N entries arrive late_by_seconds after the others
+    late_by_seconds: float = 0.0
+    duplicate_next: int = 0  # the next N entries are listed twice
+    premium: bool = True  # without Entra ID P1/P2 Graph refuses to list the audit log
 
 
 @dataclass
@@ -167,6 +198,8 @@ class Tenant:
             self.reject_tokens = False
             self.token_endpoint_down = False
             self.requests: list[RequestRecord] = []
+            self.audit_entries: list[AuditEntry] = []
+            self.audit_settings = AuditLogSettings()
 
     # --- lookups -------------------------------------------------------------------------
     def user(self, key: str) -> User | None:

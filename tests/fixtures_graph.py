@@ -6,7 +6,8 @@ Registered as a plugin by tests/conftest.py so every test package can use them.
   reset to the demo directory before each test, with the portal's settings pointed at it.
   Its control helpers: ``fault(...)``, ``withhold(...)``, ``tap_policy(...)``,
   ``reject_tokens()``, ``user(upn)``, ``state()``, ``requests()``, ``register_method(...)``,
-  ``tap_event(...)``.
+  ``tap_event(...)``, ``as_admin(...)`` (a change made in the admin center), ``audit_log()``,
+  ``audit_log_settings(...)``.
 - ``celery_worker``: a real ``celery worker`` process (solo pool) on the test database and the
   test Redis, ready when the fixture returns, its mails in files (``.mails()``); ``.kill()``
   sends SIGKILL, ``.start()`` starts another. Needs ``transactional_db`` (the worker must see
@@ -136,6 +137,21 @@ class SimTenant:
 
     def add_app(self, **app: Any) -> None:
         self.call("POST", "/_sim/apps", app)
+
+    def as_admin(self, action: str, user: str, **fields: Any) -> dict[str, Any]:
+        """A change made "in the Entra admin center" (outside the portal), e.g.
+        ``as_admin("issue_tap", upn)`` or ``as_admin("delete_method", upn, method_id=...)``."""
+        body = {"action": action, "user": user, **fields}
+        return self.call("POST", "/_sim/admin-center", body)  # type: ignore[no-any-return]
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        """Every entry of the tenant's directory audit log, visible yet or not."""
+        return self.call("GET", "/_sim/audit-log")["entries"]  # type: ignore[no-any-return]
+
+    def audit_log_settings(self, **fields: Any) -> dict[str, Any]:
+        """E.g. ``audit_log_settings(page_size=2, delay_seconds=0, late_next=1,
+        late_by_seconds=5, duplicate_next=1, correlation="request-id", premium=False)``."""
+        return self.call("PATCH", "/_sim/audit-log", fields)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
